@@ -1,0 +1,3 @@
+from voyager_pipe.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,27 @@
+"""Arguments shared by several subcommands."""
+
+from __future__ import annotations
+
+import argparse
+
+from voyager_pipe.errors import InputError
+
+
+def add_config_args(parser: argparse.ArgumentParser) -> None:
+    """``--config YAML`` and repeated ``--set key=value`` (see voyager_pipe.config)."""
+    parser.add_argument("--config", metavar="YAML", help="config file (YAML); see configs/ for examples")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override one config value, e.g. --set render.splat_radius=2 (repeatable)")
+
+
+def parse_size(text: str | None) -> tuple[int, int] | None:
+    """``"640x360"`` -> ``(640, 360)`` (width, height)."""
+    if text is None:
+        return None
+    try:
+        w, h = (int(x) for x in text.lower().split("x"))
+    except ValueError:
+        raise InputError(f"--size {text!r}: expected WIDTHxHEIGHT, e.g. 640x360") from None
+    if w <= 0 or h <= 0:
+        raise InputError(f"--size {text!r}: width and height must be positive")
+    return w, h

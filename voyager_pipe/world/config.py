@@ -1,0 +1,15 @@
+"""Settings of the world cache (owned by voyager_pipe.world)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from voyager_pipe.options import option
+
+
+@dataclass
+class CacheConfig:
+    max_depth: float = option(0.0, "depth beyond this never enters the cache (0 = no limit)")
+    normal_angle_deg: float = option(90.0, "a cached point faces away when the angle between its normal and the direction to the camera exceeds this")
+    voxel_size: float = option(0.0, "merge points closer than this (0 = off)")
+    max_points: int = option(0, "upper bound on cached points (0 = unlimited)")
