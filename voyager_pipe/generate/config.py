@@ -1,4 +1,15 @@
-"""Settings of clip generation (owned by voyager_pipe.generate)."""
+"""Settings of clip generation (owned by voyager_pipe.generate).
+
+Noise-level defaults (the paper gives none; see docs/generation.md for the full rationale):
+
+* ``sigma_init = 0.8``: the overlap of clip k+1 starts as clip k's result re-noised to 0.8,
+  i.e. 20 % signal. With the time shift of 7 the shifted schedule spends ~64 % of its steps
+  below 0.8, so the new clip keeps the overlap's layout and colours (decided at high noise)
+  yet has most of the schedule left to make it agree with its own cameras and new frames.
+* ``sigma_refine = 0.3`` with ``refine_steps = 5``: after averaging the overlap, 0.3 lies in
+  the last ~6 % of the shifted schedule (fine detail only): enough to remove the seam and
+  blur of the average without changing content the cache already holds.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +21,17 @@ from voyager_pipe.options import option
 
 @dataclass
 class GenerateConfig:
-    backend: Literal["warp", "voyager"] = option("warp", "clip generator: warp (weight-free preview) or voyager (diffusion model)")
-    clip_len: int = option(49, "frames per clip")
-    overlap: Optional[int] = option(None, "frames shared by consecutive clips (null = half a clip)")
+    backend: Literal["auto", "warp", "voyager"] = option(
+        "auto", "clip generator: auto (voyager when voyager.model_dir is set, else warp), warp (weight-free preview), voyager (diffusion model)")
+    clip_len: int = option(49, "frames per clip (1 + 4k for the voyager backend)")
+    overlap: Optional[int] = option(None, "frames shared by consecutive clips (null = half a clip; rounded up to 1 + 4k for voyager)")
     steps: int = option(50, "denoising steps of a clip")
-    shift: float = option(7.0, "flow-matching time shift")
-    sigma_init: float = option(0.8, "noise level the overlap of the next clip is re-noised to")
-    sigma_refine: float = option(0.3, "noise injected before the refinement pass over a fused clip")
+    shift: float = option(7.0, "flow-matching time shift: sigma = shift*s / (1 + (shift-1)*s)")
+    sampler: str = option("FlowMatchEulerDiscreteScheduler", "diffusers flow-matching scheduler class used for the steps")
+    sigma_init: float = option(0.8, "noise level the overlap of the next clip is re-noised to (0 < x <= 1)")
+    sigma_refine: float = option(0.3, "noise injected before the refinement pass over a fused clip (0 = no refinement)")
     refine_steps: int = option(5, "steps of the refinement pass")
+    diffusion_forcing: bool = option(False, "denoise overlap frames from sigma_init while new frames start at 1 (backends with per-frame sigma only)")
+    inpaint_radius: int = option(3, "warp backend: OpenCV inpainting radius in pixels")
+    inpaint_method: Literal["telea", "ns"] = option("telea", "warp backend: OpenCV inpainting method")
+    progress: bool = option(True, "show progress bars (per clip and per denoising step)")

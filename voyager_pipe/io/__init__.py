@@ -1,0 +1,1 @@
+"""Images, depth maps, frame folders, video files and atomic output writing."""

@@ -1,9 +1,15 @@
-"""Settings of the Voyager diffusion backend (owned by voyager_pipe.models)."""
+"""Settings of the Voyager diffusion backend (owned by voyager_pipe.models).
+
+Sampling schedule settings (steps, shift, clip length, overlap, refinement) live in
+``generate`` (:class:`voyager_pipe.generate.config.GenerateConfig`); this section holds what is
+specific to the Voyager model: where its converted weights are, how to place them in memory,
+the text prompt and classifier-free guidance.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Literal, Optional
 
 from voyager_pipe.options import option
 
@@ -11,5 +17,25 @@ from voyager_pipe.options import option
 @dataclass
 class VoyagerConfig:
     model_dir: Optional[str] = option(None, "converted diffusers folder of the Voyager model (see `voyager-pipe convert`)")
-    guidance_scale: float = option(6.0, "classifier-free guidance scale")
+    transformer_subfolder: str = option("transformer", "subfolder of model_dir with the transformer (e.g. transformer_context)")
+    vae_subfolder: str = option("vae", "subfolder of model_dir with the VAE")
+    use_context_block: bool = option(False, "load the transformer with the context (control) branch; its config decides, this checks it")
+    dtype: Literal["bf16", "fp16", "fp32"] = option("bf16", "transformer weights/compute dtype")
+    vae_dtype: Literal["bf16", "fp16", "fp32"] = option("fp16", "VAE dtype (the reference runs it in fp16)")
+    device: Optional[str] = option(None, "torch device of the model (null = the run's device)")
+    offload: Literal["none", "model", "sequential"] = option(
+        "none", "CPU offload: none (all on the device), model (one component at a time), sequential (layer by layer, slowest, least memory)")
+    vae_tiling: bool = option(True, "decode/encode the VAE in overlapping spatial tiles (lower memory)")
+    vae_slicing: bool = option(False, "run the VAE one batch item at a time")
+    attention_backend: Optional[str] = option(None, "diffusers attention backend (e.g. native, flash, _native_cudnn, sage); null = default SDPA")
+    height: Optional[int] = option(None, "model height of ONE half (RGB or depth) in pixels, multiple of 16 (null = the render size)")
+    width: Optional[int] = option(None, "model width in pixels, multiple of 16 (null = the render size)")
+    guidance_scale: float = option(6.0, "classifier-free guidance scale (1.0 = no guidance, one pass per step)")
     prompt: str = option("", "text prompt")
+    negative_prompt: Optional[str] = option(None, "negative prompt (null = the reference's default I2V negative prompt)")
+    prompt_embeds: Optional[str] = option(None, "precomputed prompt embeddings (.pt from `encode_prompts`); skips the text encoders")
+    text_encoder_dir: Optional[str] = option(None, "folder with text_encoder/ tokenizer/ text_encoder_2/ tokenizer_2/ image_processor/ (null = model_dir)")
+    prompt_cache_dir: Optional[str] = option("~/.cache/voyager_pipe/prompt_embeds", "on-disk cache of prompt embeddings keyed by prompt + encoder hash (null = off)")
+    max_sequence_length: int = option(256, "LLaVA prompt tokens kept (after the template)")
+    i2v_stability: bool = option(True, "start from 0.999 noise + 0.001 reference latent instead of pure noise (reference default)")
+    compile: bool = option(False, "torch.compile the transformer blocks (CUDA; first step is slow)")

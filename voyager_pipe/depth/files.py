@@ -1,0 +1,170 @@
+"""Depth files: read z-depth maps from npy/npz, 16-bit PNG/TIFF, EXR and PFM; find sidecars.
+
+All readers return a float32 ``[H, W]`` array of z-depth in scene units. Values that are
+not finite or not positive are kept as they are (the caller turns them into "no value").
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from voyager_pipe.errors import InputError, MissingDependencyError
+
+#: File suffixes read as depth, in the order sidecars are looked for.
+DEPTH_SUFFIXES = (".npy", ".npz", ".exr", ".pfm", ".tif", ".tiff", ".png")
+
+#: Default scene units per integer step of 16-bit PNG/TIFF depth (millimetres -> metres).
+DEFAULT_PNG_SCALE = 0.001
+
+#: Sidecar name patterns next to an image ``<folder>/<stem>.<ext>``, tried in order; each is
+#: combined with every suffix of :data:`DEPTH_SUFFIXES`.
+SIDECAR_PATTERNS = (
+    "{stem}_depth",        # photo_depth.npy
+    "{stem}.depth",        # photo.depth.npy
+    "{stem}-depth",        # photo-depth.npy
+    "depth/{stem}",        # depth/photo.npy
+    "depth",               # depth.npy (one depth for the folder's image)
+)
+
+
+def _cv2():
+    """OpenCV with OpenEXR reading enabled (the variable must be set before the first EXR read)."""
+    os.environ.setdefault("OPENCV_IO_ENABLE_OPENEXR", "1")
+    try:
+        import cv2
+    except ImportError:  # pragma: no cover - cv2 is a core dependency
+        raise MissingDependencyError("opencv-python-headless is needed to read PNG/TIFF/EXR depth: "
+                                     "pip install opencv-python-headless") from None
+    return cv2
+
+
+def read_pfm(path: str | Path) -> np.ndarray:
+    """Read a PFM file (``Pf`` grey or ``PF`` colour, first channel) -> ``[H, W]`` float32, top row first."""
+    path = Path(path)
+    data = path.read_bytes()
+    lines = data.split(b"\n", 3)  # header, "W H", scale, payload
+    if len(lines) < 4 or lines[0].strip() not in (b"Pf", b"PF"):
+        raise InputError(f"{path}: not a PFM file (header must be 'Pf' or 'PF')")
+    channels = 1 if lines[0].strip() == b"Pf" else 3
+    try:
+        width, height = (int(v) for v in lines[1].split())
+        scale = float(lines[2].strip())
+    except ValueError:
+        raise InputError(f"{path}: malformed PFM header") from None
+    dtype = "<f4" if scale < 0 else ">f4"
+    count = width * height * channels
+    payload = lines[3]
+    if len(payload) < 4 * count:
+        raise InputError(f"{path}: PFM data is truncated ({len(payload)} of {4 * count} bytes)")
+    values = np.frombuffer(payload, dtype=dtype, count=count).reshape(height, width, channels)  # [H, W, C]
+    return np.ascontiguousarray(values[::-1, :, 0], dtype=np.float32)  # [H, W] PFM stores bottom row first
+
+
+def write_pfm(path: str | Path, depth: np.ndarray) -> None:
+    """Write a ``[H, W]`` float map as little-endian grey PFM (bottom row first, as the format says)."""
+    depth = np.asarray(depth, dtype="<f4")  # [H, W]
+    height, width = depth.shape
+    header = f"Pf\n{width} {height}\n-1.0\n".encode()
+    Path(path).write_bytes(header + np.ascontiguousarray(depth[::-1]).tobytes())
+
+
+def _squeeze_to_2d(array: np.ndarray, path: Path) -> np.ndarray:
+    array = np.asarray(array)
+    if array.ndim == 3 and 1 in (array.shape[0], array.shape[-1]):
+        array = array.reshape(array.shape[1:] if array.shape[0] == 1 else array.shape[:-1])
+    if array.ndim != 2:
+        raise InputError(f"{path}: depth must be one channel [H, W] (or [1, H, W] / [H, W, 1]), got shape "
+                         f"{tuple(array.shape)}")
+    if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
+        raise InputError(f"{path}: depth must be numeric, got dtype {array.dtype}")
+    return array
+
+
+def _read_npz(path: Path) -> np.ndarray:
+    with np.load(path) as archive:
+        keys = list(archive.keys())
+        for key in ("depth", "z", "arr_0"):
+            if key in archive:
+                return archive[key]
+        if len(keys) == 1:
+            return archive[keys[0]]
+    raise InputError(f"{path}: npz holds {keys}; name the depth array 'depth'")
+
+
+def _read_image_depth(path: Path) -> np.ndarray:
+    cv2 = _cv2()
+    array = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if array is None:
+        hint = " (OpenEXR support may be missing in this OpenCV build)" if path.suffix.lower() == ".exr" else ""
+        raise InputError(f"{path}: cannot read as a depth image{hint}")
+    if array.ndim == 3:
+        if path.suffix.lower() != ".exr":
+            raise InputError(f"{path}: depth image has {array.shape[-1]} channels; expected one channel "
+                             "(a 16-bit grey PNG/TIFF)")
+        array = array[..., 2] if array.shape[-1] >= 3 else array[..., 0]  # [H, W] (OpenCV gives BGR: R/Z first)
+    if array.dtype == np.uint8:
+        raise InputError(f"{path}: 8-bit image cannot hold depth (256 levels); use 16-bit PNG, npy, exr or pfm")
+    return array
+
+
+def read_stored_depth(path: str | Path) -> np.ndarray:
+    """The depth map ``[H, W]`` as stored (integer or float dtype, unscaled)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: depth file not found")
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        try:
+            array = np.load(path, allow_pickle=False)
+        except ValueError as exc:
+            raise InputError(f"{path}: cannot read npy ({exc})") from None
+    elif suffix == ".npz":
+        array = _read_npz(path)
+    elif suffix == ".pfm":
+        array = read_pfm(path)
+    elif suffix in (".png", ".tif", ".tiff", ".exr"):
+        array = _read_image_depth(path)
+    else:
+        raise InputError(f"{path}: unknown depth format {suffix!r}; use one of {', '.join(DEPTH_SUFFIXES)}")
+    return _squeeze_to_2d(array, path)
+
+
+def read_depth_values(path: str | Path, int_scale: float = DEFAULT_PNG_SCALE, float_scale: float = 1.0) -> np.ndarray:
+    """``[H, W]`` float32: integer maps (16-bit PNG/TIFF, int npy) times ``int_scale``, float maps times ``float_scale``."""
+    array = read_stored_depth(path)
+    factor = int_scale if np.issubdtype(array.dtype, np.integer) else float_scale
+    return array.astype(np.float32) * np.float32(factor)
+
+
+def read_depth_file(path: str | Path, scale: float | None = None) -> np.ndarray:
+    """Read a z-depth map -> ``[H, W]`` float32.
+
+    ``scale`` multiplies the stored values. Default: :data:`DEFAULT_PNG_SCALE` (0.001,
+    millimetres -> metres) for integer maps (16-bit PNG/TIFF, integer npy), 1.0 for float maps
+    (npy/npz, EXR, PFM, float TIFF). Invalid values (0, negative, NaN, inf) are returned as stored.
+    """
+    if scale is None:
+        return read_depth_values(path)
+    return read_depth_values(path, scale, scale)
+
+
+def sidecar_candidates(image_path: str | Path) -> list[Path]:
+    """Every path looked at for a depth file next to ``image_path``, in order of preference."""
+    image_path = Path(image_path)
+    folder, stem = image_path.parent, image_path.stem
+    out = []
+    for pattern in SIDECAR_PATTERNS:
+        base = folder / pattern.format(stem=stem)
+        out.extend(base.with_name(base.name + suffix) for suffix in DEPTH_SUFFIXES)
+    return [p for p in out if p != image_path]
+
+
+def find_sidecar(image_path: str | Path) -> Path | None:
+    """The first existing sidecar depth file of ``image_path`` (see :data:`SIDECAR_PATTERNS`), or None."""
+    for candidate in sidecar_candidates(image_path):
+        if candidate.is_file():
+            return candidate
+    return None

@@ -1,0 +1,244 @@
+"""The Voyager video transformer: diffusers' HunyuanVideo transformer + Voyager's context branch.
+
+Voyager (HunyuanWorld-Voyager) is HunyuanVideo-I2V ("HYVideo-T/2") with a 50-channel input
+
+    [noisy latent 16 | reference-image latent 16 | first-frame mask 1 | RGB-D condition latent 16 | visibility 1]
+
+and, in its ``_context`` checkpoint, a small control branch:
+
+* ``condition_embedder``: a second patch embedding (same shape as ``x_embedder``: all 50 channels) of
+  the DEPTH HALF of the input, i.e. the last ``(H - 2) // 2`` latent rows of the composite
+  (RGB on top, a 2-latent-row separator band, depth below);
+* ``context_block``: one double-stream block on (condition tokens, text tokens), with RoPE tables of
+  the cropped grid (positions start at 0);
+* ``context_single_block``: one single-stream block on its output;
+* ``context_proj_double`` / ``context_proj_single``: zero-initialised linears whose outputs are added
+  after EVERY main block. As in the reference, the condition tokens are aligned with the LAST
+  ``N_cond`` image tokens of the (t, h, w)-flattened sequence (the reference left-pads with zeros);
+  the single-stream residual also touches the text tokens.
+
+Everything else is exactly :class:`diffusers.HunyuanVideoTransformer3DModel` (same forward signature,
+same attention processors, same ``save_pretrained`` / ``from_pretrained``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from diffusers.configuration_utils import register_to_config
+from diffusers.models.modeling_outputs import Transformer2DModelOutput
+from diffusers.models.transformers.transformer_hunyuan_video import (
+    HunyuanVideoPatchEmbed,
+    HunyuanVideoSingleTransformerBlock,
+    HunyuanVideoTransformer3DModel,
+    HunyuanVideoTransformerBlock,
+)
+
+__all__ = ["VoyagerTransformer3DModel", "condition_rows", "text_attention_mask"]
+
+#: Latent rows of the separator band between the RGB and the depth half (16 pixels / 8).
+SEPARATOR_LATENT_ROWS = 2
+
+
+def condition_rows(latent_height: int) -> int:
+    """Latent rows of the depth half of a composite latent of height ``latent_height`` (reference crop)."""
+    return (latent_height - SEPARATOR_LATENT_ROWS) // 2
+
+
+def text_attention_mask(num_visual_tokens: int, encoder_attention_mask: torch.Tensor) -> torch.Tensor:
+    """Key mask over [visual tokens | text tokens] that hides padded text tokens.
+
+    ``encoder_attention_mask`` is ``[B, L]`` with the valid tokens first (as the reference's
+    ``cu_seqlens`` assume). Returns bool ``[B, 1, 1, N + L]`` (True = attend).
+    """
+    batch_size, text_length = encoder_attention_mask.shape
+    valid_text = encoder_attention_mask.sum(dim=1, dtype=torch.int)  # [B]
+    positions = torch.arange(num_visual_tokens + text_length, device=encoder_attention_mask.device)  # [N+L]
+    mask = positions[None, :] < (num_visual_tokens + valid_text)[:, None]  # [B, N+L]
+    return mask[:, None, None, :]  # [B, 1, 1, N+L]
+
+
+class VoyagerTransformer3DModel(HunyuanVideoTransformer3DModel):
+    r"""HunyuanVideo transformer with Voyager's defaults (50 input channels) and optional context branch.
+
+    Args: those of :class:`~diffusers.HunyuanVideoTransformer3DModel` (defaults changed to Voyager's:
+    ``in_channels=50``, ``guidance_embeds=False``, ``image_condition_type="latent_concat"``), plus
+
+        use_context_block (`bool`, defaults to `False`): build the context (control) branch.
+    """
+
+    _skip_layerwise_casting_patterns = ["x_embedder", "condition_embedder", "context_embedder", "norm"]
+    _no_split_modules = HunyuanVideoTransformer3DModel._no_split_modules
+
+    @register_to_config
+    def __init__(
+        self,
+        in_channels: int = 50,
+        out_channels: int = 16,
+        num_attention_heads: int = 24,
+        attention_head_dim: int = 128,
+        num_layers: int = 20,
+        num_single_layers: int = 40,
+        num_refiner_layers: int = 2,
+        mlp_ratio: float = 4.0,
+        patch_size: int = 2,
+        patch_size_t: int = 1,
+        qk_norm: str = "rms_norm",
+        guidance_embeds: bool = False,
+        text_embed_dim: int = 4096,
+        pooled_projection_dim: int = 768,
+        rope_theta: float = 256.0,
+        rope_axes_dim: tuple[int, ...] = (16, 56, 56),
+        image_condition_type: str | None = "latent_concat",
+        use_context_block: bool = False,
+    ) -> None:
+        if image_condition_type == "token_replace" and use_context_block:
+            raise ValueError("use_context_block is only supported with image_condition_type 'latent_concat' or None")
+        super().__init__(
+            in_channels=in_channels,
+            out_channels=out_channels,
+            num_attention_heads=num_attention_heads,
+            attention_head_dim=attention_head_dim,
+            num_layers=num_layers,
+            num_single_layers=num_single_layers,
+            num_refiner_layers=num_refiner_layers,
+            mlp_ratio=mlp_ratio,
+            patch_size=patch_size,
+            patch_size_t=patch_size_t,
+            qk_norm=qk_norm,
+            guidance_embeds=guidance_embeds,
+            text_embed_dim=text_embed_dim,
+            pooled_projection_dim=pooled_projection_dim,
+            rope_theta=rope_theta,
+            rope_axes_dim=rope_axes_dim,
+            image_condition_type=image_condition_type,
+        )
+        inner_dim = num_attention_heads * attention_head_dim
+        if use_context_block:
+            self.condition_embedder = HunyuanVideoPatchEmbed((patch_size_t, patch_size, patch_size), in_channels, inner_dim)
+            self.context_block = HunyuanVideoTransformerBlock(
+                num_attention_heads, attention_head_dim, mlp_ratio=mlp_ratio, qk_norm=qk_norm
+            )
+            self.context_single_block = HunyuanVideoSingleTransformerBlock(
+                num_attention_heads, attention_head_dim, mlp_ratio=mlp_ratio, qk_norm=qk_norm
+            )
+            self.context_proj_double = nn.Linear(inner_dim, inner_dim)
+            self.context_proj_single = nn.Linear(inner_dim, inner_dim)
+            for layer in (self.context_proj_double, self.context_proj_single):
+                nn.init.zeros_(layer.weight)
+                nn.init.zeros_(layer.bias)
+
+    # ------------------------------------------------------------------ forward helpers
+    def _run_block(self, block: nn.Module, *args) -> tuple[torch.Tensor, torch.Tensor]:
+        if torch.is_grad_enabled() and self.gradient_checkpointing:
+            return self._gradient_checkpointing_func(block, *args)
+        return block(*args)
+
+    def _context_residuals(
+        self,
+        latents: torch.Tensor,  # [B, C, F, H, W] the full 50-channel input
+        text_tokens: torch.Tensor,  # [B, L, D] refined text tokens
+        temb: torch.Tensor,  # [B, D]
+        encoder_attention_mask: torch.Tensor,  # [B, L]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Context branch outputs: (image-token residual, text-token residual of the single blocks, double residual).
+
+        Returns ``double [B, N_cond, D]``, ``single_visual [B, N_cond, D]``, ``single_text [B, L, D]``,
+        to be added to the LAST ``N_cond`` image tokens (and to all text tokens for the single blocks).
+        """
+        height = condition_rows(latents.shape[-2])
+        if height < self.config.patch_size:
+            raise ValueError(
+                f"latent height {latents.shape[-2]} is too small for the context branch "
+                "(expected an RGB-over-depth composite: 2 * h + 2 latent rows)"
+            )
+        condition = latents[..., -height:, :]  # [B, C, F, h, W] depth half
+        condition_rope = self.rope(condition)  # ([N_cond, Dh], [N_cond, Dh])
+        condition_tokens = self.condition_embedder(condition)  # [B, N_cond, D]
+        mask = text_attention_mask(condition_tokens.shape[1], encoder_attention_mask)  # [B, 1, 1, N_cond+L]
+
+        condition_1, text_1 = self._run_block(
+            self.context_block, condition_tokens, text_tokens, temb, mask, condition_rope
+        )  # [B, N_cond, D], [B, L, D]
+        condition_2, text_2 = self._run_block(
+            self.context_single_block, condition_1, text_1, temb, mask, condition_rope
+        )  # [B, N_cond, D], [B, L, D]
+        double_residual = self.context_proj_double(condition_1)  # [B, N_cond, D]
+        single_visual = self.context_proj_single(condition_2)  # [B, N_cond, D]
+        single_text = self.context_proj_single(text_2)  # [B, L, D]
+        return double_residual, single_visual, single_text
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,  # [B, C_in, F, H, W]
+        timestep: torch.Tensor,  # [B]
+        encoder_hidden_states: torch.Tensor,  # [B, L, text_embed_dim]
+        encoder_attention_mask: torch.Tensor,  # [B, L] (valid tokens first)
+        pooled_projections: torch.Tensor,  # [B, pooled_projection_dim]
+        guidance: torch.Tensor | None = None,  # [B] (guidance-distilled models only)
+        attention_kwargs: dict[str, Any] | None = None,
+        return_dict: bool = True,
+    ) -> tuple[torch.Tensor] | Transformer2DModelOutput:
+        """Same contract as :meth:`diffusers.HunyuanVideoTransformer3DModel.forward`; output ``[B, C_out, F, H, W]``."""
+        if not self.config.use_context_block:  # exactly diffusers' model
+            return super().forward(
+                hidden_states, timestep, encoder_hidden_states, encoder_attention_mask, pooled_projections,
+                guidance=guidance, attention_kwargs=attention_kwargs, return_dict=return_dict,
+            )
+        batch_size, _, num_frames, height, width = hidden_states.shape
+        p, p_t = self.config.patch_size, self.config.patch_size_t
+        post_patch_frames, post_patch_height, post_patch_width = num_frames // p_t, height // p, width // p
+
+        # 1. RoPE of the full grid
+        image_rotary_emb = self.rope(hidden_states)  # ([N, Dh], [N, Dh])
+
+        # 2. Conditioning vector, patch and text embeddings
+        temb, _ = self.time_text_embed(timestep, pooled_projections, guidance)  # [B, D]
+        latents = hidden_states
+        hidden_states = self.x_embedder(latents)  # [B, N, D]
+        encoder_hidden_states = self.context_embedder(
+            encoder_hidden_states, timestep, encoder_attention_mask
+        )  # [B, L, D]
+        num_tokens = hidden_states.shape[1]
+        attention_mask = text_attention_mask(num_tokens, encoder_attention_mask)  # [B, 1, 1, N+L]
+
+        # 3. Context branch (computed once, added after every main block)
+        residuals = None
+        if self.config.use_context_block:
+            residuals = self._context_residuals(latents, encoder_hidden_states, temb, encoder_attention_mask)
+            double_residual, single_visual, single_text = residuals
+            pad = num_tokens - double_residual.shape[1]  # the condition sits on the LAST image tokens
+            double_residual = F.pad(double_residual, (0, 0, pad, 0))  # [B, N, D]
+            single_visual = F.pad(single_visual, (0, 0, pad, 0))  # [B, N, D]
+
+        # 4. Dual-stream then single-stream blocks (the reference adds the context residuals after each)
+        for block in self.transformer_blocks:
+            hidden_states, encoder_hidden_states = self._run_block(
+                block, hidden_states, encoder_hidden_states, temb, attention_mask, image_rotary_emb
+            )  # [B, N, D], [B, L, D]
+            if residuals is not None:
+                hidden_states = hidden_states + double_residual
+        for block in self.single_transformer_blocks:
+            hidden_states, encoder_hidden_states = self._run_block(
+                block, hidden_states, encoder_hidden_states, temb, attention_mask, image_rotary_emb
+            )  # [B, N, D], [B, L, D]
+            if residuals is not None:
+                hidden_states = hidden_states + single_visual
+                encoder_hidden_states = encoder_hidden_states + single_text
+
+        # 5. Output projection and unpatchify
+        hidden_states = self.norm_out(hidden_states, temb)  # [B, N, D]
+        hidden_states = self.proj_out(hidden_states)  # [B, N, p_t*p*p*C_out]
+        hidden_states = hidden_states.reshape(
+            batch_size, post_patch_frames, post_patch_height, post_patch_width, -1, p_t, p, p
+        )  # [B, F', H', W', C_out, p_t, p, p]
+        hidden_states = hidden_states.permute(0, 4, 1, 5, 2, 6, 3, 7)  # [B, C_out, F', p_t, H', p, W', p]
+        output = hidden_states.flatten(6, 7).flatten(4, 5).flatten(2, 3)  # [B, C_out, F, H, W]
+
+        if not return_dict:
+            return (output,)
+        return Transformer2DModelOutput(sample=output)

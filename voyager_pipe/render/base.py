@@ -1,0 +1,93 @@
+"""What every point renderer returns, the protocol it implements, and shared helpers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import torch
+
+from voyager_pipe.camera.cameras import Cameras
+
+
+@dataclass
+class RenderOutput:
+    """Result of rendering a point cloud into ``N`` cameras (``H x W`` = the cameras' size).
+
+    Attributes:
+        rgb: ``[N, 3, H, W]`` float colours of the winning points (0 where empty).
+        depth: ``[N, 1, H, W]`` float32 z-depth of the winning points (0 where empty).
+        mask: ``[N, 1, H, W]`` bool, pixels hit by at least one point.
+        index: ``[N, H, W]`` int64 index of the winning point in the input cloud (-1 where empty).
+        normals: ``[N, 3, H, W]`` normals of the winning points (0 where empty) when normals were
+            given, else ``None``.
+    """
+
+    rgb: torch.Tensor  # [N, 3, H, W]
+    depth: torch.Tensor  # [N, 1, H, W]
+    mask: torch.Tensor  # [N, 1, H, W]
+    index: torch.Tensor  # [N, H, W]
+    normals: torch.Tensor | None = None  # [N, 3, H, W]
+
+    def __len__(self) -> int:
+        return self.index.shape[0]
+
+
+@runtime_checkable
+class PointRenderer(Protocol):
+    """Renders a coloured point cloud with a nearest-point z-buffer."""
+
+    name: str
+
+    def render(self, points: torch.Tensor, colors: torch.Tensor, cameras: Cameras,
+               normals: torch.Tensor | None = None) -> RenderOutput:
+        """``points`` [P, 3] world, ``colors`` [P, 3], ``normals`` [P, 3] | None -> RenderOutput
+        at ``cameras.height x cameras.width``."""
+        ...
+
+
+def check_inputs(points: torch.Tensor, colors: torch.Tensor, normals: torch.Tensor | None) -> None:
+    """Shape checks at the renderer boundary (clear errors instead of broadcasting surprises)."""
+    if points.ndim != 2 or points.shape[-1] != 3:
+        raise ValueError(f"render: points must be [P,3], got {tuple(points.shape)}")
+    if colors.shape != points.shape:
+        raise ValueError(f"render: colors must be [P,3] like points {tuple(points.shape)}, got {tuple(colors.shape)}")
+    if normals is not None and normals.shape != points.shape:
+        raise ValueError(f"render: normals must be [P,3] like points {tuple(points.shape)}, got {tuple(normals.shape)}")
+
+
+def nearest_upsample(image: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Nearest-neighbour resize of ``[N, ..., h, w]`` to ``[N, ..., height, width]`` by pixel centres.
+
+    Output pixel ``i`` takes input pixel ``floor((i + 0.5) * h / height)``: no value is ever
+    blended (depth across edges, indices), any dtype.
+    """
+    h, w = image.shape[-2:]
+    rows = ((torch.arange(height, device=image.device, dtype=torch.float64) + 0.5) * (h / height)).floor().long().clamp_(0, h - 1)  # [height]
+    cols = ((torch.arange(width, device=image.device, dtype=torch.float64) + 0.5) * (w / width)).floor().long().clamp_(0, w - 1)  # [width]
+    return image[..., rows[:, None], cols[None, :]]  # [N, ..., height, width]
+
+
+def gather_output(index: torch.Tensor, depth: torch.Tensor, colors: torch.Tensor,
+                  normals: torch.Tensor | None) -> RenderOutput:
+    """Build a :class:`RenderOutput` from the winning point per pixel.
+
+    Args:
+        index: ``[N, H, W]`` int64 winning point index, -1 where empty.
+        depth: ``[N, H, W]`` z-depth of the winner (any value where empty).
+        colors: ``[P, 3]``; normals: ``[P, 3]`` or None.
+    """
+    hit = index >= 0  # [N, H, W]
+    safe = index.clamp_min(0)  # [N, H, W]
+    if colors.shape[0] == 0:  # empty cloud: nothing can be hit
+        safe = torch.zeros_like(safe)
+        colors = torch.zeros(1, 3, dtype=colors.dtype, device=colors.device)
+        normals = None if normals is None else torch.zeros(1, 3, dtype=normals.dtype, device=normals.device)
+    zero = torch.zeros((), dtype=colors.dtype, device=colors.device)
+    rgb = torch.where(hit[..., None], colors[safe], zero).permute(0, 3, 1, 2).contiguous()  # [N, 3, H, W]
+    out_normals = None
+    if normals is not None:
+        nzero = torch.zeros((), dtype=normals.dtype, device=normals.device)
+        out_normals = torch.where(hit[..., None], normals[safe], nzero).permute(0, 3, 1, 2).contiguous()  # [N, 3, H, W]
+    depth = torch.where(hit, depth.float(), torch.zeros((), device=depth.device)).unsqueeze(1)  # [N, 1, H, W]
+    return RenderOutput(rgb=rgb, depth=depth, mask=hit.unsqueeze(1), index=index, normals=out_normals)
