@@ -94,12 +94,41 @@ def _read_npz(path: Path) -> np.ndarray:
     raise InputError(f"{path}: npz holds {keys}; name the depth array 'depth'")
 
 
+_EXR_DEPTH_CHANNELS = ("Z", "depth", "Y", "R", "Z.Z", "depth.Z")
+
+
+def _read_exr_openexr(path: Path) -> np.ndarray:
+    """EXR through the ``OpenEXR`` package (used when OpenCV was built without OpenEXR)."""
+    try:
+        import OpenEXR
+    except ImportError:
+        raise MissingDependencyError(f"{path}: this OpenCV build cannot read EXR; pip install OpenEXR "
+                                     "(or save depth as npy / pfm / 16-bit png)") from None
+    try:
+        with OpenEXR.File(str(path)) as exr:
+            channels = exr.channels()
+    except Exception as exc:  # noqa: BLE001 - any OpenEXR failure is a bad file
+        raise InputError(f"{path}: cannot read EXR ({exc.__class__.__name__})") from None
+    for name in _EXR_DEPTH_CHANNELS:
+        if name in channels:
+            return np.asarray(channels[name].pixels, dtype=np.float32)
+    if len(channels) == 1:
+        return np.asarray(next(iter(channels.values())).pixels, dtype=np.float32)
+    if "RGB" in channels or "RGBA" in channels:
+        return np.asarray(channels.get("RGB", channels.get("RGBA")).pixels, dtype=np.float32)[..., 0]
+    raise InputError(f"{path}: EXR has channels {sorted(channels)}; expected one named Z, depth, Y or R")
+
+
 def _read_image_depth(path: Path) -> np.ndarray:
     cv2 = _cv2()
-    array = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    try:
+        array = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    except cv2.error:
+        array = None
+    if array is None and path.suffix.lower() == ".exr":
+        return _read_exr_openexr(path)
     if array is None:
-        hint = " (OpenEXR support may be missing in this OpenCV build)" if path.suffix.lower() == ".exr" else ""
-        raise InputError(f"{path}: cannot read as a depth image{hint}")
+        raise InputError(f"{path}: cannot read as a depth image")
     if array.ndim == 3:
         if path.suffix.lower() != ".exr":
             raise InputError(f"{path}: depth image has {array.shape[-1]} channels; expected one channel "

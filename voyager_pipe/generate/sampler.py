@@ -47,8 +47,9 @@ def flow_sigmas(sigma_from: float, sigma_to: float, steps: int, shift: float,
     """``[steps + 1]`` float32 decreasing noise levels from ``sigma_from`` to ``sigma_to``.
 
     Built by the diffusers scheduler (``set_timesteps(sigmas=s)`` applies the shift), so the
-    schedule is exactly the one diffusers would use; for ``sigma_from = 1, sigma_to = 0`` it
-    equals ``FlowMatchEulerDiscreteScheduler(shift=shift).set_timesteps(steps)`` sigmas.
+    schedule is exactly the one diffusers would use; for ``sigma_from = 1, sigma_to = 0`` it is
+    the schedule of diffusers' HunyuanVideoPipeline (``set_timesteps(sigmas=linspace(1, 0,
+    steps + 1)[:-1])`` on a ``FlowMatchEulerDiscreteScheduler(shift=shift)``).
     """
     if not (1.0 >= sigma_from > sigma_to >= 0.0):
         raise ValueError(f"need 1 >= sigma_from > sigma_to >= 0, got {sigma_from}, {sigma_to}")

@@ -7,6 +7,7 @@ from typing import Literal
 import torch
 
 _HUBER_K = 1.345  # Huber's constant (95% efficiency under Gaussian noise)
+_TUKEY_C = 4.685  # Tukey's biweight constant (95% efficiency under Gaussian noise)
 _MAD_TO_SIGMA = 1.4826
 
 
@@ -47,9 +48,10 @@ def align_depth(
         mode: ``"scale"`` (``shift`` is 0) or ``"scale_shift"``.
         space: fit in ``"depth"`` or in ``"inverse_depth"`` (disparity: ``1/target ~ s/pred + b``,
             the natural space of affine-invariant monocular depth models).
-        robust: iteratively reweighted least squares with Huber weights (scale of the residuals
-            from their median absolute deviation), starting from the median ratio; outliers
-            (wrong matches, sky, edges) then barely pull the fit.
+        robust: iteratively reweighted least squares starting from the median ratio: Huber
+            weights for the first half of the iterations, then Tukey's biweight (residual scale
+            from the median absolute deviation), so gross outliers (wrong matches, sky, edges)
+            end with zero weight.
         iterations: IRLS iterations when ``robust``.
 
     Returns:
@@ -86,11 +88,15 @@ def align_depth(
         if with_shift:  # median-based start: match medians around the median ratio
             shift = (torch.nanmedian(torch.where(use, y, nan), -1).values
                      - scale * torch.nanmedian(torch.where(use, x, nan), -1).values)  # [B]
-        for _ in range(iterations):
+        floor = 1e-12 * y.abs().amax(-1).clamp_min(1e-12)  # [B] smallest residual scale
+        for it in range(iterations):
             residual = (scale[:, None] * x + shift[:, None] - y).abs()  # [B, M]
-            mad = torch.nanmedian(torch.where(use, residual, nan), dim=-1).values  # [B]
-            bound = (_HUBER_K * _MAD_TO_SIGMA * mad).clamp_min(1e-12 * y.abs().amax(-1).clamp_min(1e-12))  # [B]
-            w = use.to(work) * (bound[:, None] / residual.clamp_min(1e-30)).clamp(max=1.0)  # [B, M]
+            sigma = (_MAD_TO_SIGMA * torch.nanmedian(torch.where(use, residual, nan), dim=-1).values).clamp_min(floor)  # [B]
+            if it < iterations // 2:  # Huber: convex, finds the basin from the median start
+                w = (_HUBER_K * sigma[:, None] / residual.clamp_min(1e-30)).clamp(max=1.0)  # [B, M]
+            else:  # Tukey's biweight: redescending, gross outliers get zero weight
+                w = (1 - (residual / (_TUKEY_C * sigma[:, None])).square()).clamp_min(0).square()  # [B, M]
+            w = w * use.to(work)  # [B, M]
             scale, shift = _weighted_fit(x, y, w, with_shift)
     else:
         scale, shift = _weighted_fit(x, y, w, with_shift)

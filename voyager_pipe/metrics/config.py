@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Literal, Optional
 
 from voyager_pipe.options import option
 
@@ -12,3 +12,8 @@ from voyager_pipe.options import option
 class EvalConfig:
     metrics: list[str] = option(["psnr", "ssim", "lpips", "depth", "consistency"], "metrics to compute")
     lpips_weights: Optional[str] = option(None, "ImageNet AlexNet weights for LPIPS (default: torch hub cache)")
+    depth_align: Literal["median", "lstsq", "none"] = option("median", "scale alignment of predicted depth before depth metrics")
+    depth_align_scope: Literal["sequence", "frame"] = option("sequence", "one depth scale for the whole video, or one per frame")
+    revisit_translation: float = option(0.05, "return-to-start: max distance to the first camera centre, as a fraction of the path length")
+    revisit_rotation_deg: float = option(2.0, "return-to-start: max rotation from the first camera, degrees")
+    occlusion_tolerance: float = option(0.05, "reprojection: relative depth difference above which a warped pixel counts as occluded")

@@ -125,3 +125,22 @@ def configure_components(components: VoyagerComponents, cfg: VoyagerConfig) -> N
             raise InputError(f"voyager.attention_backend: {cfg.attention_backend!r} is not usable here ({exc})") from None
     if cfg.compile:
         transformer.compile_repeated_blocks(fullgraph=True)
+
+
+def build_tiny_components(seed: int = 0, use_context_block: bool = False) -> VoyagerComponents:
+    """Random, tiny Voyager components with the real architecture (tests, CPU benchmarks).
+
+    Transformer: 1 double + 1 single block, 2 heads of 8, text dim 16, pooled dim 8.
+    VAE: AutoencoderKLHunyuanVideo with 8 channels per level (still 8x spatial, 4x temporal, 16 latent channels).
+    """
+    from diffusers import AutoencoderKLHunyuanVideo
+
+    from voyager_pipe.models.transformer import VoyagerTransformer3DModel
+
+    torch.manual_seed(seed)
+    transformer = VoyagerTransformer3DModel(
+        in_channels=50, out_channels=16, num_attention_heads=2, attention_head_dim=8, num_layers=1,
+        num_single_layers=1, num_refiner_layers=1, text_embed_dim=16, pooled_projection_dim=8,
+        rope_axes_dim=(2, 2, 4), use_context_block=use_context_block)
+    vae = AutoencoderKLHunyuanVideo(block_out_channels=(8, 8, 8, 8), layers_per_block=1, norm_num_groups=4)
+    return VoyagerComponents(transformer=transformer.eval(), vae=vae.eval())

@@ -8,7 +8,9 @@ For positive float32 values the IEEE-754 bit pattern is monotonic in the value, 
 orders by depth exactly (no quantisation loss beyond float32) and, for equal depth, by the
 smaller point index: deterministic on CPU and CUDA. All cameras share one flattened
 ``camera * pixel`` index space, so a whole batch is a single scatter; only very large batches
-are split into camera chunks to bound memory (``max_elements``).
+are split into camera chunks to bound memory (``max_elements``). A square splat of radius
+``r`` is a ``(2r+1)^2`` minimum filter of the key image (exactly the same winners as splatting
+every point, at the cost of a few image passes).
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from __future__ import annotations
 import torch
 
 from voyager_pipe.camera.cameras import Cameras
-from voyager_pipe.geometry.projection import project
 from voyager_pipe.render.base import RenderOutput, check_inputs, gather_output, nearest_upsample
 from voyager_pipe.render.config import RenderConfig
 
@@ -32,25 +33,37 @@ def low_res_size(width: int, height: int, render_scale: float) -> tuple[int, int
     return max(1, round(width * render_scale)), max(1, round(height * render_scale))
 
 
-def _splat_offsets(radius: int, device) -> torch.Tensor:
-    """``[(2r+1)^2, 2]`` integer (drow, dcol) offsets of a square footprint."""
-    r = torch.arange(-radius, radius + 1, device=device)
-    drow, dcol = torch.meshgrid(r, r, indexing="ij")  # [2r+1, 2r+1] each
-    return torch.stack([drow.reshape(-1), dcol.reshape(-1)], dim=-1)  # [F, 2]
+def _min_filter(keys: torch.Tensor, radius: int) -> torch.Tensor:
+    """Separable ``(2r+1) x (2r+1)`` minimum of a padded key image ``[N, H+2r, W+2r]`` -> ``[N, H, W]``.
+
+    A point binned into pixel ``q`` covers every pixel ``p`` with ``|p - q|_inf <= r``, so the
+    winner of ``p`` is the minimum key over the ``(2r+1)^2`` bins around it: a square splat costs
+    a few passes over the image instead of ``(2r+1)^2`` copies of every point.
+    """
+    h = keys.shape[1] - 2 * radius
+    w = keys.shape[2] - 2 * radius
+    rows = keys[:, :, 0:w].clone()  # [N, H+2r, W]
+    for d in range(1, 2 * radius + 1):  # loop over the footprint width, not over points
+        torch.minimum(rows, keys[:, :, d:d + w], out=rows)
+    out = rows[:, 0:h].clone()  # [N, H, W]
+    for d in range(1, 2 * radius + 1):
+        torch.minimum(out, rows[:, d:d + h], out=out)
+    return out
 
 
 def zbuffer(points: torch.Tensor, cameras: Cameras, near: float = 1e-3, splat_radius: int = 0,
-            max_elements: int = 1 << 25) -> tuple[torch.Tensor, torch.Tensor]:
+            max_elements: int = 1 << 26) -> tuple[torch.Tensor, torch.Tensor]:
     """Nearest point per pixel for every camera.
 
     Args:
         points: ``[P, 3]`` world coordinates (P < 2**32).
         cameras: ``N`` cameras; the image is ``cameras.height x cameras.width``.
         near: points with z-depth ``<= near`` (or non-finite) are culled.
-        splat_radius: each point covers the ``(2r+1) x (2r+1)`` pixel square around the pixel
-            it projects into (at its own depth); parts outside the image are dropped.
-        max_elements: bound on ``cameras_per_chunk * P * (2r+1)^2``; larger batches are split
-            into camera chunks (a loop over cameras, for memory only).
+        splat_radius: each point covers the ``(2r+1) x (2r+1)`` pixel square centred on the
+            pixel it projects into, at its own depth (points just outside the image still
+            cover the pixels of their square that are inside).
+        max_elements: bound on ``cameras_per_chunk * P``; larger batches are split into camera
+            chunks (a loop over cameras, for memory only: ~40 bytes per point and camera).
 
     Returns:
         index: ``[N, H, W]`` int64 winning point, -1 where empty.
@@ -60,46 +73,44 @@ def zbuffer(points: torch.Tensor, cameras: Cameras, near: float = 1e-3, splat_ra
     P = points.shape[0]
     if P >= 1 << _INDEX_BITS:
         raise ValueError(f"render: at most {1 << _INDEX_BITS} points per call, got {P}")
-    footprint = (2 * splat_radius + 1) ** 2
-    per_chunk = max(1, max_elements // max(1, P * footprint))
+    if splat_radius < 0:
+        raise ValueError(f"render.splat_radius must be >= 0, got {splat_radius}")
+    per_chunk = max(1, max_elements // max(1, P))
     if N > per_chunk:
         parts = [zbuffer(points, cameras[s:s + per_chunk], near, splat_radius, max_elements) for s in range(0, N, per_chunk)]
         return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
 
     device = points.device
+    r = splat_radius
+    Hp, Wp = H + 2 * r, W + 2 * r  # bins of the padded image (pixel (i, j) is bin (i + r, j + r))
+    # 1. Project: one [N,3,4] matrix K [R|t] applied to all points (K's last row keeps z).
     K = cameras.K.to(device=device, dtype=points.dtype)  # [N, 3, 3]
     w2c = cameras.w2c.to(device=device, dtype=points.dtype)  # [N, 4, 4]
-    uv, z = project(points, K, w2c)  # [N, P, 2], [N, P]
-    z = z.float()  # [N, P]
-    col = uv[..., 0].floor()  # [N, P] (pixel centres at integer + 0.5)
-    row = uv[..., 1].floor()  # [N, P]
-    r = splat_radius
-    keep = (z > near) & z.isfinite() & (col >= -r) & (col < W + r) & (row >= -r) & (row < H + r)  # [N, P]
-    # Packed key: monotonic float32 bits of z (positive) in the high half, point index low.
-    z_bits = torch.where(keep, z, torch.ones_like(z)).view(torch.int32).long()  # [N, P]
-    point_ids = torch.arange(P, device=device, dtype=torch.int64)  # [P]
-    key = (z_bits << _INDEX_BITS) | point_ids  # [N, P]
-    dump = N * H * W  # one extra slot receives every culled sample (no boolean compaction)
-    camera_base = (torch.arange(N, device=device, dtype=torch.int64) * (H * W))[:, None]  # [N, 1]
-    row = torch.where(keep, row, torch.zeros_like(row)).long()  # [N, P]
-    col = torch.where(keep, col, torch.zeros_like(col)).long()  # [N, P]
-    if r == 0:
-        slot = torch.where(keep, camera_base + row * W + col, dump)  # [N, P]
-        keys = key  # [N, P]
-    else:
-        offsets = _splat_offsets(r, device)  # [F, 2]
-        rows = row[..., None] + offsets[:, 0]  # [N, P, F]
-        cols = col[..., None] + offsets[:, 1]  # [N, P, F]
-        inside = keep[..., None] & (rows >= 0) & (rows < H) & (cols >= 0) & (cols < W)  # [N, P, F]
-        slot = torch.where(inside, camera_base[..., None] + rows * W + cols, dump)  # [N, P, F]
-        keys = key[..., None].expand_as(slot)  # [N, P, F]
-    buffer = torch.full((dump + 1,), _EMPTY, dtype=torch.int64, device=device)  # [N*H*W + 1]
-    buffer.scatter_reduce_(0, slot.reshape(-1), keys.reshape(-1), reduce="amin", include_self=True)
-    buffer = buffer[:dump].view(N, H, W)  # [N, H, W]
+    M = K @ w2c[:, :3, :]  # [N, 3, 4]
+    pix = torch.baddbmm(M[:, :, 3:], M[:, :, :3], points.T.unsqueeze(0).expand(N, 3, P))  # [N, 3, P]
+    z = pix[:, 2].float()  # [N, P]
+    col = (pix[:, 0] / pix[:, 2]).floor_().add_(r)  # [N, P] padded bin column
+    row = (pix[:, 1] / pix[:, 2]).floor_().add_(r)  # [N, P] padded bin row
+    # 2. Cull: behind the near plane, non-finite, or outside the padded image (NaN compares False).
+    keep = (z > near) & (z < float("inf"))  # [N, P]
+    keep &= (col >= 0) & (col < Wp) & (row >= 0) & (row < Hp)
+    # 3. Packed key: monotonic float32 bits of z (> 0) in the high half, point index low.
+    key = (z.view(torch.int32).to(torch.int64) << _INDEX_BITS) | torch.arange(P, device=device, dtype=torch.int64)  # [N, P]
+    dump = N * Hp * Wp  # one extra slot takes every culled point (cheaper than compacting)
+    slot = row.to(torch.int64).mul_(Wp).add_(col.to(torch.int64))  # [N, P]
+    if N > 1:
+        slot += (torch.arange(N, device=device, dtype=torch.int64) * (Hp * Wp)).unsqueeze(1)
+    slot.masked_fill_(~keep, dump)
+    # 4. One scatter-min over the flattened camera x pixel space.
+    buffer = torch.full((dump + 1,), _EMPTY, dtype=torch.int64, device=device)  # [N*Hp*Wp + 1]
+    buffer.scatter_reduce_(0, slot.view(-1), key.view(-1), reduce="amin", include_self=True)
+    buffer = buffer[:dump].view(N, Hp, Wp)  # [N, Hp, Wp]
+    if r > 0:
+        buffer = _min_filter(buffer, r)  # [N, H, W]
+    # 5. Unpack: winner index and its exact float32 depth.
     hit = buffer != _EMPTY  # [N, H, W]
     index = torch.where(hit, buffer & _INDEX_MASK, -1)  # [N, H, W]
-    depth_bits = (buffer >> _INDEX_BITS).to(torch.int32)  # [N, H, W]
-    depth = torch.where(hit, depth_bits.view(torch.float32), 0.0)  # [N, H, W]
+    depth = torch.where(hit, (buffer >> _INDEX_BITS).to(torch.int32).view(torch.float32), 0.0)  # [N, H, W]
     return index, depth
 
 

@@ -15,6 +15,7 @@ from voyager_pipe.scenes.meshes import TexturedMesh, box, cylinder, quad, sphere
 from voyager_pipe.scenes.textures import make_texture
 
 SCENE_KINDS = ("room", "outdoor")
+_FACADES = ([0.7, 0.35, 0.25], [0.8, 0.75, 0.6], [0.55, 0.55, 0.6], [0.85, 0.6, 0.4], [0.6, 0.45, 0.35])
 
 
 @dataclass
@@ -136,7 +137,8 @@ def _outdoor(rng: np.random.Generator, seed: int, S: int) -> Scene:
     for i in range(int(rng.integers(4, 7))):  # buildings
         sx, sy, sz = rng.uniform(4, 9), rng.uniform(4, 12), rng.uniform(4, 9)
         x, z = free_spot(14, 30, max(sx, sz) / 2)
-        meshes.append(box(f"building{i}", [x, y_ground - sy / 2, z], [sx, sy, sz], tex("brick"), 2.0))
+        facade = _FACADES[int(rng.integers(len(_FACADES)))]
+        meshes.append(box(f"building{i}", [x, y_ground - sy / 2, z], [sx, sy, sz], tex("brick", base=facade), 2.0))
     for i in range(int(rng.integers(6, 10))):  # trees
         h, r = rng.uniform(1.5, 3.0), rng.uniform(0.15, 0.3)
         crown = rng.uniform(1.0, 2.0)

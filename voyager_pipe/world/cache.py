@@ -70,7 +70,7 @@ class UpdateStats:
 
 def _frame_output(rgb, depth, mask, index, normals):
     """A RenderOutput of the render package (imported lazily: the renderer is a sibling module)."""
-    from voyager_pipe.render.base import RenderOutput
+    from voyager_pipe.render import RenderOutput
 
     return RenderOutput(rgb=rgb, depth=depth, mask=mask, index=index, normals=normals)
 
@@ -223,8 +223,6 @@ class WorldCache:
         from voyager_pipe.geometry import point_map_normals, unproject
 
         H, W = valid.shape
-        point_map = unproject(depth[None], camera.K, camera.w2c)[0]  # [H, W, 3]
-        normal_map = point_map_normals(point_map[None], valid[None], camera.centers)[0]  # [H, W, 3]
         candidates = int(valid.sum())
         if len(self) == 0:
             covered = torch.zeros_like(valid)  # [H, W]
@@ -235,9 +233,24 @@ class WorldCache:
         covered_valid = int((valid & covered).sum())
         back_facing = int((valid & covered & faces_away).sum())
 
-        new_points = point_map[add]  # [A, 3]
-        new_colors = rgb.permute(1, 2, 0)[add].clamp(0, 1)  # [A, 3]
-        new_normals = normal_map[add]  # [A, 3]
+        # Normals only use the 1-pixel neighbourhood, so unprojecting and estimating them on the
+        # bounding box of the added pixels plus a 1-pixel margin gives the whole frame's values.
+        rows, cols = add.any(dim=1).nonzero()[:, 0], add.any(dim=0).nonzero()[:, 0]  # [r], [c]
+        if rows.numel():
+            r0, r1 = max(int(rows[0]) - 1, 0), min(int(rows[-1]) + 2, H)
+            c0, c1 = max(int(cols[0]) - 1, 0), min(int(cols[-1]) + 2, W)
+        else:
+            r0, r1, c0, c1 = 0, 1, 0, 1
+        K_crop = camera.K.clone()  # [1, 3, 3]
+        K_crop[:, 0, 2] -= c0
+        K_crop[:, 1, 2] -= r0
+        point_map = unproject(depth[None, :, r0:r1, c0:c1], K_crop, camera.w2c)[0]  # [h, w, 3]
+        normal_map = point_map_normals(point_map[None], valid[None, r0:r1, c0:c1], camera.centers)[0]  # [h, w, 3]
+        add_crop = add[r0:r1, c0:c1]  # [h, w]
+
+        new_points = point_map[add_crop]  # [A, 3]
+        new_colors = rgb[:, r0:r1, c0:c1].permute(1, 2, 0)[add_crop].clamp(0, 1)  # [A, 3]
+        new_normals = normal_map[add_crop]  # [A, 3]
         accepted = int(new_points.shape[0])
         if self.cfg.voxel_size > 0 and accepted:
             keep = self._voxel_filter(new_points)  # [A]
@@ -258,17 +271,17 @@ class WorldCache:
         out = self.render(camera)
         covered = out.mask[0, 0]  # [H, W]
         if out.normals is not None:
-            cached_normals = out.normals[0].permute(1, 2, 0)  # [H, W, 3]
+            cached_normals = out.normals[0]  # [3, H, W]
         else:  # a backend that does not gather normals: gather them by the winning index
             index = out.index[0]  # [H, W]
-            cached_normals = self.normals[index.clamp_min(0)] * (index >= 0).unsqueeze(-1)  # [H, W, 3]
+            cached_normals = (self.normals[index.clamp_min(0)] * (index >= 0).unsqueeze(-1)).permute(2, 0, 1)  # [3, H, W]
         cached_normals = cached_normals.to(torch.float32)
         if self.cfg.fill_holes > 0:
             covered, cached_normals = _close_holes(covered, cached_normals, self.cfg.fill_holes)
         # Direction from the surface seen at each pixel to the camera: minus the pixel's viewing ray.
-        to_camera = -_world_rays(camera)  # [H, W, 3] unit
-        cosine = (cached_normals * to_camera).sum(dim=-1)  # [H, W]
-        has_normal = cached_normals.norm(dim=-1) > 0.5  # [H, W]; zero normals (undefined) never count as facing away
+        rays = _world_rays(camera)  # [3, H, W] unit
+        cosine = -(cached_normals * rays).sum(dim=0)  # [H, W]
+        has_normal = (cached_normals * cached_normals).sum(dim=0) > 0.25  # [H, W]; zero (undefined) normals never face away
         threshold = math.cos(math.radians(self.cfg.normal_angle_deg))
         faces_away = covered & has_normal & (cosine < threshold - 1e-6)  # [H, W]
         return covered, faces_away
@@ -368,17 +381,19 @@ class WorldCache:
 
 # ---------------------------------------------------------------------- helpers
 def _world_rays(camera: Cameras) -> torch.Tensor:
-    """Unit viewing rays ``[H, W, 3]`` in world coordinates through every pixel centre of one camera."""
-    uv = pixel_centers(camera.height, camera.width, device=camera.device, dtype=torch.float64)  # [H, W, 2]
-    uv1 = torch.cat([uv, torch.ones_like(uv[..., :1])], dim=-1)  # [H, W, 3]
+    """Unit viewing rays ``[3, H, W]`` in world coordinates through every pixel centre of one camera."""
+    uv = pixel_centers(camera.height, camera.width, device=camera.device, dtype=torch.float32)  # [H, W, 2]
     K = camera.K[0].to(torch.float64)  # [3, 3]
     R = camera.w2c[0, :3, :3].to(torch.float64)  # [3, 3]
-    rays = uv1 @ torch.linalg.inv(K).T @ R  # [H, W, 3] = R^T K^-1 [u, v, 1]
-    return F.normalize(rays, dim=-1).to(torch.float32)  # [H, W, 3]
+    K_inv = torch.linalg.inv(K)  # [3, 3]
+    to_world = (R.T @ K_inv).to(torch.float32)  # [3, 3]: pixel (u, v, 1) -> world ray
+    uv1 = torch.cat([uv.permute(2, 0, 1), torch.ones_like(uv[None, ..., 0])], dim=0)  # [3, H, W]
+    rays = (to_world @ uv1.reshape(3, -1)).reshape(uv1.shape)  # [3, H, W]
+    return rays / rays.norm(dim=0, keepdim=True)  # [3, H, W]
 
 
 def _close_holes(covered: torch.Tensor, normals: torch.Tensor, radius: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Morphological closing of ``covered`` [H, W]; filled pixels get the mean normal [H, W, 3] of their neighbours."""
+    """Morphological closing of ``covered`` [H, W]; filled pixels get the mean normal [3, H, W] of their neighbours."""
     size = 2 * radius + 1
     mask = covered[None, None].float()  # [1, 1, H, W]
     dilated = F.max_pool2d(mask, size, stride=1, padding=radius)  # [1, 1, H, W]
@@ -386,9 +401,9 @@ def _close_holes(covered: torch.Tensor, normals: torch.Tensor, radius: int) -> t
     filled = (closed[0, 0] > 0.5) & ~covered  # [H, W]
     if not bool(filled.any()):
         return covered, normals
-    summed = F.avg_pool2d(normals.permute(2, 0, 1)[None] * mask, size, stride=1, padding=radius)[0]  # [3, H, W]
-    mean = F.normalize(summed.permute(1, 2, 0), dim=-1)  # [H, W, 3]
-    normals = torch.where(filled.unsqueeze(-1), mean, normals)  # [H, W, 3]
+    summed = F.avg_pool2d((normals * mask[0])[None], size, stride=1, padding=radius)[0]  # [3, H, W]
+    mean = F.normalize(summed, dim=0)  # [3, H, W]
+    normals = torch.where(filled[None], mean, normals)  # [3, H, W]
     return covered | filled, normals
 
 

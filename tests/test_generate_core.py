@@ -1,0 +1,185 @@
+"""Sampler, fusion, planning and the warp backend (no weights)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from voyager_pipe.camera.cameras import Cameras, intrinsics_from_fov
+from voyager_pipe.errors import InputError
+from voyager_pipe.generate.base import ClipCondition, ClipGenerator, num_latent_frames
+from voyager_pipe.generate.fill import fill_depth_background
+from voyager_pipe.generate.sampler import add_noise, euler_sample, flow_sigmas, scheduler_sample, shift_sigma
+from voyager_pipe.generate.scheduler import fuse_overlap, plan_clips, resolve_overlap
+from voyager_pipe.generate.warp import WarpGenerator
+
+
+def _oracle(x0):
+    return lambda x, sigma: (x - x0) / sigma.view(-1, *([1] * (x.ndim - 1)))  # v = (x_t - x0) / t
+
+
+# ---------------------------------------------------------------- sampler
+@pytest.mark.parametrize("steps", [1, 2, 5, 50])
+@pytest.mark.parametrize("shift", [1.0, 3.0, 7.0])
+def test_oracle_velocity_lands_on_x0(steps, shift):
+    g = torch.Generator().manual_seed(steps)
+    x0 = torch.randn(3, 4, 6, 5, generator=g, dtype=torch.float64)
+    noise = torch.randn(x0.shape, generator=g, dtype=torch.float64)
+    out = euler_sample(add_noise(x0, noise, 1.0), _oracle(x0), flow_sigmas(1.0, 0.0, steps, shift).double())
+    torch.testing.assert_close(out, x0, atol=1e-9, rtol=0)
+
+
+def test_oracle_from_intermediate_sigma_lands_on_x0_and_intermediate_target():
+    x0, noise = torch.randn(2, 3, 4, 4, dtype=torch.float64), torch.randn(2, 3, 4, 4, dtype=torch.float64)
+    x = add_noise(x0, noise, 0.6)
+    out = euler_sample(x, _oracle(x0), flow_sigmas(0.6, 0.0, 7, 7.0).double())
+    torch.testing.assert_close(out, x0, atol=1e-9, rtol=0)
+    # stopping at 0.2 must give exactly the point of the same path at 0.2
+    mid = euler_sample(x, _oracle(x0), flow_sigmas(0.6, 0.2, 3, 7.0).double())
+    torch.testing.assert_close(mid, add_noise(x0, noise, 0.2), atol=1e-6, rtol=0)
+
+
+def test_schedule_matches_diffusers_hunyuan_style_and_shift_formula():
+    import numpy as np
+    from diffusers import FlowMatchEulerDiscreteScheduler
+
+    ref = FlowMatchEulerDiscreteScheduler(shift=7.0)
+    ref.set_timesteps(sigmas=list(np.linspace(1.0, 0.0, 11)[:-1]))
+    torch.testing.assert_close(flow_sigmas(1.0, 0.0, 10, 7.0), ref.sigmas.float())
+    s = torch.linspace(1, 0, 11)
+    torch.testing.assert_close(flow_sigmas(1.0, 0.0, 10, 7.0), 7 * s / (1 + 6 * s), atol=1e-6, rtol=0)
+    tail = flow_sigmas(0.8, 0.0, 4, 7.0)
+    assert tail[0] == pytest.approx(0.8) and tail[-1] == 0 and bool((tail[1:] < tail[:-1]).all())
+    # the tail lies on the same shifted curve: its unshifted values are evenly spaced
+    assert float(shift_sigma(torch.tensor(0.0), 7.0)) == 0.0
+
+
+def test_euler_agrees_with_diffusers_step_for_a_nonlinear_velocity():
+    x = torch.randn(2, 3, 4, 4)
+    velocity = lambda x, s: torch.sin(3 * x) * (1 + s.view(-1, 1, 1, 1))  # noqa: E731
+    ours = euler_sample(x, velocity, flow_sigmas(1.0, 0.0, 6, 5.0))
+    theirs = scheduler_sample(x, velocity, 1.0, 0.0, 6, 5.0)
+    torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=1e-5)
+
+
+def test_per_frame_sigma_holds_less_noisy_frames_until_reached():
+    x0 = torch.randn(3, 2, 4, 4, dtype=torch.float64)
+    noise = torch.randn_like(x0)
+    caps = torch.tensor([0.5, 1.0, 1.0])
+    x = add_noise(x0, noise, caps.double())
+    seen = []
+    velocity = _oracle(x0)
+    out = euler_sample(x, lambda x, s: (seen.append(s.clone()), velocity(x, s))[1], flow_sigmas(1.0, 0.0, 8, 3.0).double(), caps)
+    torch.testing.assert_close(out, x0, atol=1e-9, rtol=0)
+    assert all(float(s[0]) <= 0.5 + 1e-6 for s in seen)  # frame 0 never shown noisier than it is
+    assert float(seen[0][1]) == pytest.approx(1.0)
+
+
+# ---------------------------------------------------------------- fusion and planning
+def test_fusing_identical_overlap_is_identity():
+    latents = torch.randn(9, 4, 5, 6)
+    fused = fuse_overlap(latents, latents[:5].clone())
+    assert torch.equal(fused, latents)
+    other = fuse_overlap(latents, torch.zeros(5, 4, 5, 6))
+    torch.testing.assert_close(other[:5], latents[:5] / 2)
+    assert torch.equal(other[5:], latents[5:])
+
+
+@settings(max_examples=80, deadline=None)
+@given(num_frames=st.integers(1, 300), clip_len=st.integers(2, 60), data=st.data())
+def test_plan_covers_every_frame_exactly_once(num_frames, clip_len, data):
+    overlap = data.draw(st.integers(0, clip_len - 1))
+    plans = plan_clips(num_frames, clip_len, overlap)
+    covered = torch.zeros(num_frames, dtype=torch.long)
+    for p in plans:
+        covered[p.out_start: p.out_stop] += 1
+        assert p.start <= p.out_start < p.out_stop <= p.stop <= num_frames
+        assert p.length == p.num_real <= clip_len
+    assert bool((covered == 1).all())
+    for a, b in zip(plans, plans[1:]):
+        assert b.overlap == a.stop - b.start == overlap  # overlap is what the clips share
+
+
+@settings(max_examples=60, deadline=None)
+@given(num_frames=st.integers(1, 400), k=st.integers(1, 14), data=st.data())
+def test_plan_with_causal_vae_keeps_latent_alignment(num_frames, k, data):
+    c = 4
+    clip_len = 1 + c * k
+    overlap = data.draw(st.none() | st.integers(0, clip_len - 1))
+    try:
+        ov = resolve_overlap(clip_len, overlap, c)
+    except InputError:
+        assert overlap is not None and overlap > clip_len - c  # rounded up past the clip
+        return
+    plans = plan_clips(num_frames, clip_len, overlap, c)
+    covered = torch.zeros(num_frames, dtype=torch.long)
+    for p in plans:
+        covered[p.out_start: p.out_stop] += 1
+        assert (p.length - 1) % c == 0 and 0 <= p.num_padded < c
+    assert bool((covered == 1).all())
+    assert ov == 0 or (ov - 1) % c == 0
+    for a, b in zip(plans, plans[1:]):
+        # the shared frames are the first latent frames of the next clip: num_latent_frames(ov) of them
+        assert a.stop - b.start == ov
+        assert ov == 0 or num_latent_frames(ov, c) == 1 + (ov - 1) // c
+        assert (b.start - a.start) % c == 0
+
+
+def test_plan_short_trajectory_and_errors():
+    plans = plan_clips(3, 49, None, 4)
+    assert len(plans) == 1 and plans[0].num_real == 3 and plans[0].length == 5
+    assert (plans[0].out_start, plans[0].out_stop) == (0, 3)
+    assert resolve_overlap(49, None, 4) == 25 and resolve_overlap(49, 24, 4) == 25
+    with pytest.raises(InputError, match="clip_len"):
+        plan_clips(10, 48, None, 4)
+    with pytest.raises(InputError, match="no frames"):
+        plan_clips(0, 9)
+
+
+# ---------------------------------------------------------------- warp backend
+def _condition(T=3, H=12, W=16, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    rgb = torch.rand(T, 3, H, W, generator=g)
+    depth = 1 + torch.rand(T, 1, H, W, generator=g)
+    mask = torch.ones(T, 1, H, W, dtype=torch.bool)
+    mask[:, :, 4:8, 5:9] = False
+    cams = Cameras(intrinsics_from_fov(60, W, H), torch.eye(4).expand(T, 4, 4).double(), W, H)
+    return ClipCondition(rgb * mask, depth * mask, mask, cams, rgb[0], depth[0])
+
+
+def test_warp_is_a_clip_generator_and_denoise_follows_the_oracle_path():
+    gen = WarpGenerator()
+    assert isinstance(gen, ClipGenerator)
+    cond = _condition()
+    x0 = gen.clean_estimate(cond)
+    # keeps rendered pixels exactly, fills holes with finite positive depth
+    keep = cond.mask.expand(-1, 3, -1, -1)
+    assert torch.equal(x0[:, :3][keep], cond.rgb[keep]) and bool((x0[:, 3] > 0).all())
+    g = torch.Generator().manual_seed(0)
+    noise = gen.noise_like(torch.empty(gen.latent_shape(3, 12, 16)), g)
+    steps_seen = []
+    out = gen.denoise(noise, cond, 1.0, 0.0, 4, g, callback=lambda i, n: steps_seen.append(i))
+    torch.testing.assert_close(out, x0)
+    assert steps_seen == [0, 1, 2, 3]
+    # the closed form equals Euler integration with the oracle velocity, also to an intermediate sigma
+    x = add_noise(x0, noise, 0.7)
+    ours = gen.denoise(x, cond, 0.7, 0.3, 5)
+    ref = euler_sample(x, _oracle(x0), flow_sigmas(0.7, 0.3, 5, 7.0))
+    torch.testing.assert_close(ours, ref, atol=1e-5, rtol=1e-5)
+    rgb, depth = gen.decode(gen.encode(cond.rgb, cond.depth, cond), cond)
+    assert torch.equal(rgb, cond.rgb) and torch.equal(depth, cond.depth)
+
+
+def test_depth_fill_prefers_the_farther_side():
+    depth = torch.zeros(1, 1, 5, 9)
+    depth[..., :3] = 1.0  # foreground
+    depth[..., 6:] = 4.0  # background
+    filled = fill_depth_background(depth, depth > 0)
+    assert bool((filled[..., 3:6] >= 1.0).all())
+    assert float(filled[0, 0, 2, 4]) == 4.0  # the hole's middle column takes the background
+    assert torch.equal(filled[..., :3], depth[..., :3]) and torch.equal(filled[..., 6:], depth[..., 6:])
+    big = torch.zeros(1, 1, 40, 40)
+    big[0, 0, 0, 0] = 2.0  # a hole far wider than the local passes: the pyramid fills it
+    assert bool((fill_depth_background(big, big > 0) == 2.0).all())

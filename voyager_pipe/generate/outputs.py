@@ -1,0 +1,61 @@
+"""Streaming video output of a finished frame folder (constant memory for long trajectories)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from voyager_pipe.io.atomic import atomic_path
+from voyager_pipe.io.frames import frame_name
+
+
+def _depth_range(depth_files: list[Path], max_samples: int = 32) -> tuple[float, float]:
+    """2nd / 98th percentile of inverse depth over up to ``max_samples`` evenly spaced frames."""
+    picks = depth_files[:: max(1, len(depth_files) // max_samples)]
+    inv = [1.0 / d[d > 0] for d in (np.load(p) for p in picks)]
+    inv = np.concatenate([v.ravel() for v in inv]) if inv else np.zeros(0)
+    if inv.size == 0:
+        return 0.0, 1.0
+    lo, hi = np.quantile(inv[:: max(1, inv.size // 1_000_000)], [0.02, 0.98])
+    return float(lo), float(hi)
+
+
+def colour_depth(depth: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """``[H, W]`` z-depth -> ``[H, W, 3]`` uint8 turbo colours of inverse depth (0 depth = black)."""
+    import matplotlib
+
+    lut = (matplotlib.colormaps["turbo"](np.linspace(0, 1, 256))[:, :3] * 255 + 0.5).astype(np.uint8)  # [256, 3]
+    valid = depth > 0  # [H, W]
+    inv = np.where(valid, 1.0 / np.maximum(depth, 1e-8), 0.0)  # [H, W]
+    norm = np.clip((inv - lo) / max(hi - lo, 1e-8), 0, 1)  # [H, W]
+    return lut[(norm * 255).round().astype(np.int64)] * valid[..., None]  # [H, W, 3]
+
+
+def write_videos(folder: Path, num_frames: int, fps: int, rgb_name: str = "video.mp4",
+                 rgbd_name: str = "video_rgbd.mp4") -> None:
+    """Encode ``frames/`` as ``video.mp4`` and ``frames | coloured depth`` as ``video_rgbd.mp4`` (H.264)."""
+    import imageio.v2 as imageio
+
+    rgb_files = [folder / "frames" / frame_name(i, ".png") for i in range(num_frames)]
+    depth_files = [folder / "depth" / frame_name(i, ".npy") for i in range(num_frames)]
+    lo, hi = _depth_range(depth_files)
+    options = dict(format="FFMPEG", fps=fps, codec="libx264", pixelformat="yuv420p", macro_block_size=1, quality=8)
+    with atomic_path(folder / rgb_name) as tmp_rgb, atomic_path(folder / rgbd_name) as tmp_rgbd:
+        writer_rgb = imageio.get_writer(tmp_rgb, **options)
+        writer_rgbd = imageio.get_writer(tmp_rgbd, **options)
+        try:
+            for rgb_path, depth_path in zip(rgb_files, depth_files):
+                rgb = _even(imageio.imread(rgb_path)[..., :3])  # [H, W, 3] uint8
+                coloured = _even(colour_depth(np.load(depth_path), lo, hi))  # [H, W, 3]
+                writer_rgb.append_data(rgb)
+                writer_rgbd.append_data(np.concatenate([rgb, coloured], axis=1))  # [H, 2W, 3]
+        finally:
+            writer_rgb.close()
+            writer_rgbd.close()
+
+
+def _even(frame: np.ndarray) -> np.ndarray:
+    """Pad ``[H, W, 3]`` to even sizes (yuv420p)."""
+    pad_h, pad_w = frame.shape[0] % 2, frame.shape[1] % 2
+    return np.pad(frame, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge") if pad_h or pad_w else frame
