@@ -266,8 +266,6 @@ def test_layout_matches_schema(shared_dir):
 
 def test_full_size_mapping_fills_real_model():
     """Every tensor of the real (context) checkpoint maps onto the full-size model, shapes included (meta device)."""
-    from accelerate import init_empty_weights
-
     from voyager_pipe.models.transformer import VoyagerTransformer3DModel
 
     shapes = official_transformer_shapes(OfficialTransformerShape(use_context_block=True))
@@ -275,7 +273,7 @@ def test_full_size_mapping_fills_real_model():
     config = transformer_config_from_official(state)
     assert config["rope_axes_dim"] == (16, 56, 56) and config["num_layers"] == 20 and config["in_channels"] == 50
     converted, unconsumed = convert_transformer_state_dict(state.items(), 3072)
-    with init_empty_weights():
+    with torch.device("meta"):
         model = VoyagerTransformer3DModel(**config)
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     assert unconsumed == []
@@ -346,9 +344,13 @@ def test_plain_variant_and_dtype(converted, tmp_path, official_state):
     src = converted[0]
     report = convert_checkpoint(src, tmp_path / "plain", dtype="bf16", include_context=False, include_vae=False, progress=False)
     assert not report.use_context_block and report.vae_source is None
-    transformer, vae, index = load_converted(tmp_path / "plain", load_vae=False)
+    from safetensors import safe_open
+
+    shards = sorted((tmp_path / "plain" / "transformer").glob("*.safetensors"))
+    stored = {f.get_slice(k).get_dtype() for shard in shards for f in [safe_open(shard, "pt")] for k in f.keys()}
+    assert stored == {"BF16"}
+    transformer, vae, index = load_converted(tmp_path / "plain", torch_dtype=torch.bfloat16, load_vae=False)
     assert vae is None and not transformer.config.use_context_block
-    assert transformer.x_embedder.proj.weight.dtype == torch.bfloat16
     torch.testing.assert_close(transformer.x_embedder.proj.weight, official_state["img_in.proj.weight"].bfloat16())
 
 

@@ -2,9 +2,10 @@
 
 A pixel of the point renderer holds the nearest point whose projection falls inside the pixel
 square, so the truth for a pixel is the range of surface depths over its footprint: rays are
-cast through a 4x4 grid of sub-pixel positions (built from our pixel-centre convention, not
-Open3D's ``create_rays_pinhole``) and ``t_hit`` is z-depth because ray directions have unit
-camera-z.
+cast through a 7x7 grid spanning the pixel square grown by a quarter pixel on each side (so
+that thin slivers of a surface at grazing angles or silhouettes inside the square are not
+missed), built from our pixel-centre convention rather than Open3D's ``create_rays_pinhole``;
+``t_hit`` is z-depth because the ray directions have unit camera-z.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ o3d = pytest.importorskip("open3d")
 from voyager_pipe.camera.cameras import Cameras, intrinsics_from_fov  # noqa: E402
 from voyager_pipe.render import RenderConfig, TorchPointRenderer  # noqa: E402
 
-W, H, SUB, TOL = 64, 48, 4, 0.01
+W, H, SUB, TOL = 64, 48, 7, 0.01
 
 
 def _meshes():
@@ -42,7 +43,7 @@ def _ray_cast_depth(meshes, cams: Cameras) -> np.ndarray:
     scene = o3d.t.geometry.RaycastingScene()
     for mesh in meshes:
         scene.add_triangles(o3d.t.geometry.TriangleMesh.from_legacy(mesh))
-    offsets = (np.arange(SUB) + 0.5) / SUB
+    offsets = np.linspace(-0.25, 1.25, SUB)  # pixel square [0, 1) grown by 1/4 pixel
     oy, ox = np.meshgrid(offsets, offsets, indexing="ij")
     v = np.arange(H)[:, None, None] + oy.reshape(1, 1, -1)  # [H, 1, S]
     u = np.arange(W)[None, :, None] + ox.reshape(1, 1, -1)  # [1, W, S]

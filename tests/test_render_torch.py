@@ -187,3 +187,14 @@ def test_registry_and_errors():
         get_renderer(RenderConfig(backend="torch", render_scale=1.5))
     with pytest.raises(ValueError):
         TorchPointRenderer().render(torch.zeros(3, 3), torch.zeros(2, 3), _cams())
+
+
+def test_pytorch3d_backend_missing_is_a_clear_error():
+    pytest.importorskip("voyager_pipe")  # always present; the branch below depends on pytorch3d
+    from voyager_pipe.errors import MissingDependencyError
+    from voyager_pipe.render import pytorch3d_available
+
+    if pytorch3d_available():
+        pytest.skip("pytorch3d is installed")
+    with pytest.raises(MissingDependencyError, match="pytorch3d"):
+        get_renderer(RenderConfig(backend="pytorch3d"))

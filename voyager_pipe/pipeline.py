@@ -207,15 +207,21 @@ class WorldPipeline:
             write_videos(folder, len(cameras), out.fps)
 
     def _write_run_json(self, folder: Path, output: WorldPipelineOutput, depth_source: str, width: int, height: int) -> None:
-        import diffusers
+        from importlib.metadata import PackageNotFoundError, version
+
         import numpy
 
         from voyager_pipe import __version__
+
+        try:
+            diffusers_version = version("diffusers")
+        except PackageNotFoundError:
+            diffusers_version = None
         from voyager_pipe.io.atomic import atomic_write_text
 
         info = {
             "versions": {"voyager_pipe": __version__, "python": platform.python_version(), "torch": torch.__version__,
-                         "diffusers": diffusers.__version__, "numpy": numpy.__version__},
+                         "diffusers": diffusers_version, "numpy": numpy.__version__},
             "command": sys.argv,
             "seed": self.config.seed,
             "device": str(self.device),

@@ -87,8 +87,10 @@ class Cameras:
         return self.w2c.shape[0]
 
     def __getitem__(self, index) -> "Cameras":
-        if isinstance(index, int):
-            index = slice(index, index + 1 if index != -1 else None)
+        if isinstance(index, int):  # keep the batch axis: cams[i] is a batch of one
+            if not -len(self) <= index < len(self):
+                raise IndexError(f"camera index {index} out of range for {len(self)} cameras")
+            index = slice(index % len(self), index % len(self) + 1)
         return Cameras(K=self.K[index], w2c=self.w2c[index], width=self.width, height=self.height)
 
     @property

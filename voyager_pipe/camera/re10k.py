@@ -33,7 +33,7 @@ def read(path: str | Path, size: tuple[int, int] | None = None) -> Cameras:
                          "pass the size (--size WxH)")
     width, height = check_size(size[0], size[1], f"{path}: size")
     lines = path.read_text(encoding="utf-8").splitlines()
-    rows, line_numbers = [], []
+    rows = []
     for number, line in enumerate(lines[1:], start=2):  # line 1 is the URL
         if not line.strip():
             continue
@@ -45,7 +45,6 @@ def read(path: str | Path, size: tuple[int, int] | None = None) -> Cameras:
             rows.append([float(x) for x in fields])
         except ValueError:
             raise InputError(f"{path}: line {number} (frame {frame}): not a number in {line.strip()[:60]!r}") from None
-        line_numbers.append(number)
     if not rows:
         raise InputError(f"{path}: empty trajectory (no frame lines after the URL line)")
     data = torch.from_numpy(np.asarray(rows, dtype=np.float64))  # [N, 19]

@@ -98,6 +98,8 @@ def _load(path: Path, device: torch.device):
     try:
         processor = AutoImageProcessor.from_pretrained(str(path), local_files_only=True)
         model = AutoModelForDepthEstimation.from_pretrained(str(path), local_files_only=True)
+    except ImportError as exc:  # e.g. an image processor that exists only in a torchvision flavour
+        raise MissingDependencyError(f"{path}: loading this model needs a missing package ({exc})") from None
     except (OSError, ValueError, KeyError) as exc:
         raise InputError(f"{path}: cannot load a depth-estimation model with transformers "
                          f"({exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None

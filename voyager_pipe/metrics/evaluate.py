@@ -37,12 +37,14 @@ def parse_metrics(text: str | list[str] | None) -> list[str]:
 
 
 def _to_list(values: torch.Tensor) -> list[float | None]:
-    return [None if not math.isfinite(v) else float(v) for v in values.double().tolist()]
+    """NaN (undefined) -> None; +inf (PSNR of identical images) is kept (JSON ``Infinity``)."""
+    return [None if math.isnan(v) else float(v) for v in values.double().tolist()]
 
 
 def _mean(values: torch.Tensor) -> float | None:
-    finite = values[torch.isfinite(values)]
-    return float(finite.double().mean()) if len(finite) else None
+    """Mean over the defined (non-NaN) entries; None when there are none."""
+    defined = values[~torch.isnan(values)]
+    return float(defined.double().mean()) if len(defined) else None
 
 
 def evaluate_frames(pred_rgb: torch.Tensor, gt_rgb: torch.Tensor, metrics: list[str], cfg: EvalConfig | None = None, *,
@@ -115,7 +117,7 @@ def evaluate_frames(pred_rgb: torch.Tensor, gt_rgb: torch.Tensor, metrics: list[
             unavailable["consistency"] = "no cameras.json in the prediction or the ground truth"
         else:
             value, index = return_to_start_psnr(pred_rgb, cameras, cfg.revisit_translation, cfg.revisit_rotation_deg)
-            scalars["return_to_start_psnr"] = value if math.isfinite(value) else None
+            scalars["return_to_start_psnr"] = None if math.isnan(value) else value
             info["revisit_frame"] = index
             if index is None:
                 unavailable["return_to_start_psnr"] = "the trajectory does not come back to its first pose"

@@ -15,7 +15,8 @@ Output (``dst_dir``)::
 Every source tensor must be consumed and every target parameter filled; otherwise the conversion
 fails with an :class:`~voyager_pipe.errors.InputError` naming the keys. Tensors are read with
 ``torch.load(..., mmap=True, weights_only=True)`` and the target model is built on the meta device,
-so a 25 GB checkpoint is never held twice in memory.
+so a 25 GB checkpoint is never held twice in memory (when the stored dtype equals ``dtype`` the
+tensors are not even copied before they are written).
 
 Name mapping (official -> diffusers), with the fused layers split by rows:
 
@@ -443,10 +444,6 @@ def convert_checkpoint(
     """
     from tqdm.auto import tqdm
 
-    try:
-        from accelerate import init_empty_weights
-    except ImportError:  # pragma: no cover - accelerate is a declared dependency
-        raise MissingDependencyError("convert needs `accelerate` (pip install accelerate)") from None
     from diffusers import AutoencoderKLHunyuanVideo
     from diffusers import __version__ as diffusers_version
 
@@ -489,7 +486,7 @@ def convert_checkpoint(
             raise InputError(f"{transformer_path}: context-branch tensors {'missing' if use_context else 'present'}")
         items = tqdm(official.items(), total=len(official), desc="transformer", unit="tensor", disable=not progress)
         converted, unconsumed = convert_transformer_state_dict(items, config["num_attention_heads"] * config["attention_head_dim"], torch_dtype)
-        with init_empty_weights():
+        with torch.device("meta"):  # no memory, no random init; filled by assignment below
             transformer = VoyagerTransformer3DModel(**config)
         expected = {k: v.shape for k, v in transformer.state_dict().items()}
         _check_against_model(converted, expected, str(transformer_path), unconsumed)
@@ -516,7 +513,7 @@ def convert_checkpoint(
             if not isinstance(vae_state, dict):
                 raise InputError(f"{vae_path}: expected a state dict, found {type(vae_state).__name__}")
             vae_converted = {k: v.to(torch.float32).contiguous() for k, v in convert_vae_state_dict(vae_state).items()}
-            with init_empty_weights():
+            with torch.device("meta"):
                 vae = AutoencoderKLHunyuanVideo(**vae_config)
             vae_expected = {k: v.shape for k, v in vae.state_dict().items()}
             _check_against_model(vae_converted, vae_expected, str(vae_path), [])

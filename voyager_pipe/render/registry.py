@@ -63,5 +63,7 @@ def get_renderer(cfg: RenderConfig | None = None, device=None) -> PointRenderer:
         raise InputError(f"render.backend: {cfg.backend!r} is not one of {sorted(RENDERERS)}") from None
     try:
         return factory(cfg, device)
-    except ValueError as exc:
+    except InputError:  # includes MissingDependencyError
+        raise
+    except ValueError as exc:  # bad render.* values
         raise InputError(str(exc)) from None
