@@ -87,12 +87,14 @@ def orbit_cameras(frames: int, size: int) -> Cameras:
 
 
 def loop_cameras(frames: int, size: int) -> tuple[Cameras, int]:
-    """Out along a curve (moving forward and turning left), back along a straight line to the start."""
+    """Out along a curve (moving forward, turning left), then back to the start along the same
+    curve shifted 10 cm up and sideways (an out-and-back walk, not a replay of the same poses)."""
     half = frames // 2
     s = np.linspace(0.0, 1.0, half + 1)
     out_eye = np.stack([-1.5 * s ** 2, 0.0 * s, 3.0 - 2.5 * s], -1)  # [half+1, 3]
-    back_eye = out_eye[-1] + (out_eye[0] - out_eye[-1]) * s[1:, None]  # [half, 3] straight return
-    yaw = np.concatenate([np.radians(40.0) * s, np.radians(40.0) * (1 - s[1:])])  # [frames]
+    bump = np.sin(np.pi * s[::-1][1:])[:, None] * np.array([0.1, -0.1, 0.0])  # [half, 3] 0 at both ends
+    back_eye = out_eye[::-1][1:] + bump  # [half, 3]
+    yaw = np.concatenate([np.radians(40.0) * s, np.radians(40.0) * s[::-1][1:]])  # [frames]
     eyes = np.concatenate([out_eye, back_eye])  # [2 half + 1, 3]
     w2c = [look_at(e, e + np.array([-np.sin(y), -0.15, -np.cos(y)])) for e, y in zip(eyes, yaw)]
     cams = Cameras(K=intrinsics_from_fov(60.0, size, size), w2c=torch.from_numpy(np.stack(w2c)), width=size, height=size)

@@ -3,7 +3,7 @@
     python tools/make_example.py [--out examples] [--size 256x192] [--frames 25]
 
 Writes image.png (8-bit RGB), depth.npy (float32 z-depth, the sidecar `gen` finds), trajectories
-traj_<name>.json (own JSON, frame 0 = the image's camera) and gt_<name>/ (ground-truth frame folder
+traj_<name>.json (own JSON, frame 0 = the image's camera), traj_short.json and gt_short/ (ground-truth frame folder
 by Open3D ray casting, for `voyager-pipe eval`). Deterministic (scene seed 0).
 """
 
@@ -24,28 +24,26 @@ def main(argv=None) -> int:
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "examples"))
-    parser.add_argument("--size", default="256x192")
+    parser.add_argument("--size", default="192x144")
     parser.add_argument("--frames", type=int, default=25)
     parser.add_argument("--trajectories", nargs="+", default=["forward", "orbit", "pan"])
-    parser.add_argument("--gt", nargs="*", default=["forward"], help="trajectories that get a ground-truth folder")
+    parser.add_argument("--gt-frames", type=int, default=9, help="frames of the short forward trajectory with ground truth")
     args = parser.parse_args(argv)
     width, height = parse_size(args.size)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     scene = make_scene("room", seed=0)
-    first = None
     for name in args.trajectories:
         cams = scene_trajectory(scene, name, frames=args.frames, width=width, height=height)
         write_trajectory(out / f"traj_{name}.json", cams)
-        if name in args.gt or first is None:
-            rgb, depth = render_ground_truth(scene, cams if name in args.gt else cams[:1])  # [T, 3, H, W], [T, 1, H, W]
-            if first is None:
-                first = (rgb[0], depth[0])
-            if name in args.gt:
-                write_frames(out / f"gt_{name}", rgb, depth, cameras=cams)
-    # every scene trajectory starts at the same camera: the image is its frame 0
-    write_image(out / "image.png", first[0])
-    np.save(out / "depth.npy", first[1][0].numpy().astype(np.float32))
+    # a short forward walk with ground truth (kept small: the committed examples stay < 2 MB)
+    short = scene_trajectory(scene, "forward", frames=args.gt_frames, width=width, height=height)
+    write_trajectory(out / "traj_short.json", short)
+    rgb, depth = render_ground_truth(scene, short)  # [T, 3, H, W], [T, 1, H, W]
+    write_frames(out / "gt_short", rgb, depth, cameras=short)
+    # every scene trajectory starts at the same camera: the image is their frame 0
+    write_image(out / "image.png", rgb[0])
+    np.save(out / "depth.npy", depth[0, 0].numpy().astype(np.float32))
     total = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     print(f"wrote {out} ({total / 1e6:.2f} MB)")
     return 0

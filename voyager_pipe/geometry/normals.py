@@ -5,34 +5,29 @@ from __future__ import annotations
 import torch
 
 
-def _one_sided_differences(points: torch.Tensor, valid: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Forward and backward neighbour differences along ``dim`` (1 = rows, 2 = columns).
+def _neighbour_difference(points: torch.Tensor, valid: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Difference to the neighbour along ``dim`` (1 = rows, 2 = columns), forward or backward.
 
-    Returns ``diff [2, N, H, W, 3]`` (forward, backward) and ``ok [2, N, H, W]`` (both ends valid).
+    Of the forward and backward differences, the valid one with the smaller length is used
+    (so normals do not bend across depth discontinuities); the forward one is oriented like
+    ``+dim`` and the backward one as well (``p - p_prev``).
+
+    Returns ``diff [N, H, W, 3]`` and ``ok [N, H, W]`` (some valid neighbour on that axis).
     """
-    fwd = torch.zeros_like(points)  # [N, H, W, 3]
-    bwd = torch.zeros_like(points)  # [N, H, W, 3]
-    fwd_ok = torch.zeros_like(valid)  # [N, H, W]
-    bwd_ok = torch.zeros_like(valid)  # [N, H, W]
     n = points.shape[dim]
     step = points.narrow(dim, 1, n - 1) - points.narrow(dim, 0, n - 1)  # [N, H(-1), W(-1), 3]
     step_ok = valid.narrow(dim, 1, n - 1) & valid.narrow(dim, 0, n - 1)  # [N, H(-1), W(-1)]
-    fwd.narrow(dim, 0, n - 1).copy_(step)
-    bwd.narrow(dim, 1, n - 1).copy_(step)
-    fwd_ok.narrow(dim, 0, n - 1).copy_(step_ok)
-    bwd_ok.narrow(dim, 1, n - 1).copy_(step_ok)
-    return torch.stack([fwd, bwd]), torch.stack([fwd_ok, bwd_ok])  # [2, N, H, W, 3], [2, N, H, W]
-
-
-def _shortest_valid(diff: torch.Tensor, ok: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Of the forward/backward differences, the valid one with the smaller length.
-
-    Taking the shorter side keeps normals from bending across depth discontinuities.
-    """
-    length = diff.norm(dim=-1).masked_fill(~ok, float("inf"))  # [2, N, H, W]
-    pick = length.argmin(dim=0, keepdim=True)  # [1, N, H, W]
-    chosen = diff.gather(0, pick.unsqueeze(-1).expand(1, *diff.shape[1:]))[0]  # [N, H, W, 3]
-    return chosen, ok.any(dim=0)  # [N, H, W, 3], [N, H, W]
+    length = step.square().sum(-1).masked_fill_(~step_ok, float("inf"))  # [N, H(-1), W(-1)]
+    pad_shape = list(length.shape)
+    pad_shape[dim] = 1
+    inf = torch.full(pad_shape, float("inf"), dtype=length.dtype, device=length.device)
+    fwd_len = torch.cat([length, inf], dim=dim)  # [N, H, W]: step from this pixel to the next
+    bwd_len = torch.cat([inf, length], dim=dim)  # [N, H, W]: step from the previous pixel
+    zero = torch.zeros_like(step.narrow(dim, 0, 1))
+    fwd = torch.cat([step, zero], dim=dim)  # [N, H, W, 3]
+    bwd = torch.cat([zero, step], dim=dim)  # [N, H, W, 3]
+    use_fwd = (fwd_len <= bwd_len).unsqueeze(-1)  # [N, H, W, 1]
+    return torch.where(use_fwd, fwd, bwd), torch.minimum(fwd_len, bwd_len) < float("inf")
 
 
 def point_map_normals(points: torch.Tensor, valid: torch.Tensor, cam_centers: torch.Tensor) -> torch.Tensor:
@@ -56,8 +51,8 @@ def point_map_normals(points: torch.Tensor, valid: torch.Tensor, cam_centers: to
         raise ValueError(f"point_map_normals: points must be [N,H,W,3], got {tuple(points.shape)}")
     valid = valid.bool() & points.isfinite().all(dim=-1)  # [N, H, W]
     points = torch.where(valid.unsqueeze(-1), points, torch.zeros_like(points))  # [N, H, W, 3]
-    du, du_ok = _shortest_valid(*_one_sided_differences(points, valid, dim=2))  # [N, H, W, 3], [N, H, W]
-    dv, dv_ok = _shortest_valid(*_one_sided_differences(points, valid, dim=1))  # [N, H, W, 3], [N, H, W]
+    du, du_ok = _neighbour_difference(points, valid, dim=2)  # [N, H, W, 3], [N, H, W]
+    dv, dv_ok = _neighbour_difference(points, valid, dim=1)  # [N, H, W, 3], [N, H, W]
     normals = torch.linalg.cross(du, dv, dim=-1)  # [N, H, W, 3]
     to_camera = cam_centers.to(points)[:, None, None, :] - points  # [N, H, W, 3]
     flip = (normals * to_camera).sum(dim=-1, keepdim=True) < 0  # [N, H, W, 1]

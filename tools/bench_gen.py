@@ -1,0 +1,76 @@
+"""Benchmark `gen` with the warp backend: seconds per frame by stage, and flatness over length.
+
+    python tools/bench_gen.py [--size 512x512] [--frames 49 500] [--clip-len 49] [--steps 50]
+
+Runs the full pipeline (synthetic room, ground-truth depth of frame 0, the `long` scene
+trajectory) and prints s/frame split by stage (render, cache update, generator, I/O) for each
+length, plus the cost per frame of the clips around frame 50 and the last clip (target:
+last <= 1.5x frame-50 cost; <= 1 s/frame on 2 cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def main(argv=None) -> int:
+    import torch
+
+    from voyager_pipe.camera.trajectory_io import write_trajectory
+    from voyager_pipe.commands._common import parse_size
+    from voyager_pipe.config import load_config
+    from voyager_pipe.io.images import write_image
+    from voyager_pipe.pipeline import WorldPipeline
+    from voyager_pipe.scenes import make_scene, render_ground_truth, scene_trajectory
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", default="512x512")
+    parser.add_argument("--frames", type=int, nargs="+", default=[49, 500])
+    parser.add_argument("--clip-len", type=int, default=49)
+    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    width, height = parse_size(args.size)
+    scene = make_scene("room", seed=0)
+    cfg = load_config(None, [f"generate.clip_len={args.clip_len}", f"generate.steps={args.steps}",
+                             "generate.backend=warp", "generate.progress=false", "device=cpu"])
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        for frames in args.frames:
+            cams = scene_trajectory(scene, "long", frames=frames, width=width, height=height)
+            rgb, depth = render_ground_truth(scene, cams[:1])  # [1, 3, H, W], [1, 1, H, W]
+            write_image(tmp / "image.png", rgb[0])
+            np.save(tmp / "depth.npy", depth[0, 0].numpy())
+            write_trajectory(tmp / "traj.json", cams)
+            clip_times: list[tuple[int, float]] = []
+            last = [time.perf_counter()]
+
+            def on_clip(index, last=last):
+                now = time.perf_counter()
+                clip_times.append((index, now - last[0]))
+                last[0] = now
+
+            out = WorldPipeline(cfg)(tmp / "image.png", tmp / "traj.json", tmp / f"out{frames}", depth=tmp / "depth.npy",
+                                     overwrite=True, on_clip_done=on_clip)
+            t = out.timings
+            per = {k: t.get(k, 0.0) / frames for k in ("render", "cache_update", "generator", "io", "total")}
+            print(f"{frames} frames at {width}x{height}: {per['total']:.3f} s/frame total | render {per['render']:.3f} | "
+                  f"cache update {per['cache_update']:.3f} | generator {per['generator']:.3f} | I/O {per['io']:.3f} | "
+                  f"{out.num_points} points")
+            stride = args.clip_len - (args.clip_len // 2 + (1 if args.clip_len % 2 else 0))
+            if len(clip_times) > 2:
+                near50 = min(clip_times, key=lambda c: abs(c[0] * stride - 50))
+                print(f"  per-clip cost: clip {near50[0]} (~frame {near50[0] * stride}) {near50[1]:.2f} s, "
+                      f"last clip {clip_times[-1][0]} {clip_times[-1][1]:.2f} s, ratio {clip_times[-1][1] / near50[1]:.2f} "
+                      f"(target <= 1.5)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
