@@ -236,11 +236,12 @@ class WorldCache:
         # Normals only use the 1-pixel neighbourhood, so unprojecting and estimating them on the
         # bounding box of the added pixels plus a 1-pixel margin gives the whole frame's values.
         rows, cols = add.any(dim=1).nonzero()[:, 0], add.any(dim=0).nonzero()[:, 0]  # [r], [c]
-        if rows.numel():
-            r0, r1 = max(int(rows[0]) - 1, 0), min(int(rows[-1]) + 2, H)
-            c0, c1 = max(int(cols[0]) - 1, 0), min(int(cols[-1]) + 2, W)
-        else:
-            r0, r1, c0, c1 = 0, 1, 0, 1
+        if rows.numel() == 0:
+            return FrameStats(frame_id=frame_id, pixels=H * W, invalid=H * W - candidates, candidates=candidates,
+                              covered=covered_valid, back_facing=back_facing, rejected=covered_valid - back_facing,
+                              merged=0, added=0)
+        r0, r1 = max(int(rows[0]) - 1, 0), min(int(rows[-1]) + 2, H)
+        c0, c1 = max(int(cols[0]) - 1, 0), min(int(cols[-1]) + 2, W)
         K_crop = camera.K.clone()  # [1, 3, 3]
         K_crop[:, 0, 2] -= c0
         K_crop[:, 1, 2] -= r0
