@@ -122,7 +122,7 @@ def test_same_frame_twice_adds_nothing(room):
 
 def test_every_valid_pixel_of_an_updated_frame_is_rendered(room):
     _, cams, rgb, depth = room
-    cache = WorldCache()
+    cache = WorldCache(CacheConfig(fill_holes=0))  # the paper's exact rule: every uncovered pixel is added
     cache.update(rgb[:3], depth[:3], cams[:3])
     out = cache.render(cams[1:3])
     valid = depth[1:3] > 0  # [2, 1, H, W]
@@ -253,3 +253,20 @@ def test_bad_inputs_raise_clear_errors(room):
     with pytest.raises(InputError, match="valid_mask"):
         cache.update(rgb[:1], depth[:1], cams[0], valid_mask=torch.ones(1, 1, H, W))
     assert len(cache) == 0
+
+
+def test_normals_of_added_points_match_the_whole_frame_estimate(room):
+    from voyager_pipe.geometry import point_map_normals, unproject
+
+    _, cams, rgb, depth = room
+    cache = WorldCache()
+    cache.update(rgb[:2], depth[:2], cams[:2])
+    cam = cams[1].to(dtype=torch.float32)
+    full = point_map_normals(unproject(depth[1:2], cam.K, cam.w2c), depth[1:2, 0] > 0, cam.centers)[0]  # [H, W, 3]
+    mine = cache.normals[cache.frame_ids == 1]  # [A, 3]
+    assert 0 < len(mine) < int((depth[1] > 0).sum())  # only part of the frame was added (a crop)
+    # Each added normal is one of the full-frame normals at the same point.
+    points = cache.points[cache.frame_ids == 1]  # [A, 3]
+    full_points = unproject(depth[1:2], cam.K, cam.w2c)[0]  # [H, W, 3]
+    nearest = torch.cdist(points, full_points.reshape(-1, 3)).argmin(dim=1)  # [A]
+    torch.testing.assert_close(mine, full.reshape(-1, 3)[nearest], atol=1e-4, rtol=0)

@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from voyager_pipe.camera._text import fmt_float, write_text_atomic
+from voyager_pipe.camera._text import fmt_float
+from voyager_pipe.io.atomic import atomic_write_text
 from voyager_pipe.camera.cameras import Cameras
 from voyager_pipe.camera.rotations import matrix_to_quaternion, quaternion_to_matrix
 from voyager_pipe.camera.validate import check_intrinsics, check_poses, check_size
@@ -166,6 +167,6 @@ def write(path: str | Path, cameras: Cameras, image_pattern: str = "{:05d}.png")
     points_lines = ["# 3D point list with one line of data per point:",
                     "#   POINT3D_ID, X, Y, Z, R, G, B, ERROR, TRACK[] as (IMAGE_ID, POINT2D_IDX)",
                     "# Number of points: 0, mean track length: 0"]
-    write_text_atomic(path / "cameras.txt", "\n".join(camera_lines) + "\n")
-    write_text_atomic(path / "images.txt", "\n".join(image_lines) + "\n")
-    write_text_atomic(path / "points3D.txt", "\n".join(points_lines) + "\n")
+    atomic_write_text(path / "cameras.txt", "\n".join(camera_lines) + "\n")
+    atomic_write_text(path / "images.txt", "\n".join(image_lines) + "\n")
+    atomic_write_text(path / "points3D.txt", "\n".join(points_lines) + "\n")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from voyager_pipe.camera._text import write_text_atomic
+from voyager_pipe.io.atomic import atomic_write_text
 from voyager_pipe.camera.cameras import Cameras
 from voyager_pipe.camera.validate import as_matrix_array, check_intrinsics, check_poses, check_size
 from voyager_pipe.errors import InputError
@@ -124,7 +124,7 @@ def write(path: str | Path, cameras: Cameras, image_pattern: str = "images/frame
         frames.append(frame)
     data["frames"] = frames
     # json writes floats with repr, so the text reads back to the same float64 values.
-    write_text_atomic(path, json.dumps(data, indent=2) + "\n")
+    atomic_write_text(path, json.dumps(data, indent=2) + "\n")
 
 
 __all__ = ["read", "write"]

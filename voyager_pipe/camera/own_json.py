@@ -22,7 +22,8 @@ from pathlib import Path
 
 import torch
 
-from voyager_pipe.camera._text import fmt_float, write_text_atomic
+from voyager_pipe.camera._text import fmt_float
+from voyager_pipe.io.atomic import atomic_write_text
 from voyager_pipe.camera.cameras import Cameras, _CV_TO_GL, intrinsics_from_fov, rigid_inverse
 from voyager_pipe.camera.validate import as_matrix_array, check_intrinsics, check_poses, check_size
 from voyager_pipe.errors import InputError
@@ -131,4 +132,4 @@ def to_text(cameras: Cameras) -> str:
 
 def write(path: str | Path, cameras: Cameras) -> None:
     """Write ``cameras`` to ``path`` in the own format (atomically)."""
-    write_text_atomic(path, to_text(cameras))
+    atomic_write_text(path, to_text(cameras))

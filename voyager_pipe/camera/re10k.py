@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from voyager_pipe.camera._text import fmt_float, write_text_atomic
+from voyager_pipe.camera._text import fmt_float
+from voyager_pipe.io.atomic import atomic_write_text
 from voyager_pipe.camera.cameras import Cameras
 from voyager_pipe.camera.validate import check_intrinsics, check_poses, check_size
 from voyager_pipe.errors import InputError
@@ -90,4 +91,4 @@ def write(path: str | Path, cameras: Cameras, url: str = "unknown", fps: float =
     for i in range(n):  # text formatting per frame line
         numbers = [fmt_float(x) for x in intr[i].tolist()] + ["0", "0"] + [fmt_float(x) for x in extr[i].tolist()]
         lines.append(f"{int(timestamps[i])} " + " ".join(numbers))
-    write_text_atomic(path, "\n".join(lines) + "\n")
+    atomic_write_text(path, "\n".join(lines) + "\n")
