@@ -69,3 +69,16 @@ def test_eval_unknown_metric(tmp_path, capsys):
     pred, gt = _folders(tmp_path)
     assert main(["eval", "--pred", str(pred), "--gt", str(gt), "--metrics", "psnr,fid"]) == 2
     assert "fid" in capsys.readouterr().err
+
+
+def test_identical_frames_are_counted_not_averaged(tmp_path):
+    from voyager_pipe.metrics import EvalConfig, evaluate_frames
+
+    gt = 0.1 + 0.7 * torch.rand(4, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    pred = gt + 0.1
+    pred[2] = gt[2]  # one perfect frame
+    result = evaluate_frames(pred, gt, ["psnr"], EvalConfig())
+    assert math.isinf(result["per_frame"]["psnr"][2])
+    assert result["means"]["psnr"] == pytest.approx(20.0, abs=1e-3)  # frames 1 and 3 (frame 0 skipped)
+    assert result["info"]["identical_frames"] == {"psnr": 1}
+    assert evaluate_frames(pred, gt, ["psnr"], EvalConfig(skip_first_frame=False))["info"]["mean_over_frames"] == [0, 3]

@@ -105,17 +105,17 @@ def _read_exr_openexr(path: Path) -> np.ndarray:
         raise MissingDependencyError(f"{path}: this OpenCV build cannot read EXR; pip install OpenEXR "
                                      "(or save depth as npy / pfm / 16-bit png)") from None
     try:
-        with OpenEXR.File(str(path)) as exr:
-            channels = exr.channels()
+        exr = OpenEXR.File(str(path))  # (a `with` block would empty the channels when it closes)
+        channels = {name: np.asarray(ch.pixels, dtype=np.float32) for name, ch in exr.channels().items()}
     except Exception as exc:  # noqa: BLE001 - any OpenEXR failure is a bad file
         raise InputError(f"{path}: cannot read EXR ({exc.__class__.__name__})") from None
     for name in _EXR_DEPTH_CHANNELS:
         if name in channels:
-            return np.asarray(channels[name].pixels, dtype=np.float32)
+            return channels[name]
     if len(channels) == 1:
-        return np.asarray(next(iter(channels.values())).pixels, dtype=np.float32)
+        return next(iter(channels.values()))
     if "RGB" in channels or "RGBA" in channels:
-        return np.asarray(channels.get("RGB", channels.get("RGBA")).pixels, dtype=np.float32)[..., 0]
+        return channels.get("RGB", channels.get("RGBA"))[..., 0]
     raise InputError(f"{path}: EXR has channels {sorted(channels)}; expected one named Z, depth, Y or R")
 
 

@@ -23,7 +23,7 @@ def _neighbour_difference(points: torch.Tensor, valid: torch.Tensor, dim: int) -
     inf = torch.full(pad_shape, float("inf"), dtype=length.dtype, device=length.device)
     fwd_len = torch.cat([length, inf], dim=dim)  # [N, H, W]: step from this pixel to the next
     bwd_len = torch.cat([inf, length], dim=dim)  # [N, H, W]: step from the previous pixel
-    zero = torch.zeros_like(step.narrow(dim, 0, 1))
+    zero = points.new_zeros(pad_shape + [3])  # [N, 1 or H, W or 1, 3] (works for a 1-pixel axis too)
     fwd = torch.cat([step, zero], dim=dim)  # [N, H, W, 3]
     bwd = torch.cat([zero, step], dim=dim)  # [N, H, W, 3]
     use_fwd = (fwd_len <= bwd_len).unsqueeze(-1)  # [N, H, W, 1]

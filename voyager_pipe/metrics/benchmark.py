@@ -180,9 +180,11 @@ def run_suite(cases: tuple[BenchCase, ...] | list[BenchCase], work_dir: str | Pa
     masks = sorted({r.get("mask") for r in rows if r.get("mask")})
     print(f"-m columns: masked by {', '.join(masks) or '-'} (cache_mask = pixels the world cache covered, "
           f"gt_mask = pixels that hit geometry); results in {work_dir}/bench.json", file=stream)
+    reasons = {}
     for r in rows:
         for name, reason in (r.get("unavailable") or {}).items():
             if name in ("lpips", "depth"):
-                print(f"{r['case']}: {name} unavailable: {reason}", file=stream)
-                break
+                reasons.setdefault((name, reason), []).append(r["case"])
+    for (name, reason), names in reasons.items():
+        print(f"{name} unavailable ({len(names)} case(s)): {reason}", file=stream)
     return rows

@@ -42,9 +42,16 @@ def _to_list(values: torch.Tensor) -> list[float | None]:
 
 
 def _mean(values: torch.Tensor) -> float | None:
-    """Mean over the defined (non-NaN) entries; None when there are none."""
-    defined = values[~torch.isnan(values)]
-    return float(defined.double().mean()) if len(defined) else None
+    """Mean over the finite entries; None when there are none.
+
+    Infinite values only come from PSNR of frames identical to the reference (8-bit equal):
+    they are counted separately (``info["identical_frames"]``) rather than making the mean infinite;
+    when every frame is identical the mean is ``inf``.
+    """
+    finite = values[torch.isfinite(values)]
+    if len(finite):
+        return float(finite.double().mean())
+    return float("inf") if bool(torch.isinf(values).any()) else None
 
 
 def evaluate_frames(pred_rgb: torch.Tensor, gt_rgb: torch.Tensor, metrics: list[str], cfg: EvalConfig | None = None, *,
@@ -127,7 +134,12 @@ def evaluate_frames(pred_rgb: torch.Tensor, gt_rgb: torch.Tensor, metrics: list[
                 r = reprojection_consistency(pred_rgb, pred_depth, cameras, cfg.occlusion_tolerance)
                 per_frame["reproj_l1"], per_frame["reproj_psnr"], per_frame["reproj_covisible"] = r["l1"], r["psnr"], r["covisible"]
 
-    means = {name: _mean(v) for name, v in per_frame.items()}
+    first = 1 if cfg.skip_first_frame and T > 1 else 0
+    info["mean_over_frames"] = [first, T - 1]
+    means = {name: _mean(v[first:]) for name, v in per_frame.items()}
+    identical = {name: int(torch.isinf(v[first:]).sum()) for name, v in per_frame.items() if torch.isinf(v[first:]).any()}
+    if identical:
+        info["identical_frames"] = identical  # frames with infinite PSNR, left out of the means
     means.update(scalars)
     return {"frames": T, "size": [int(pred_rgb.shape[-1]), int(pred_rgb.shape[-2])], "means": means,
             "per_frame": {name: _to_list(v) for name, v in per_frame.items()}, "unavailable": unavailable, "info": info}
@@ -136,6 +148,9 @@ def evaluate_frames(pred_rgb: torch.Tensor, gt_rgb: torch.Tensor, metrics: list[
 def evaluate_folders(pred_dir: str | Path, gt_dir: str | Path, metrics: list[str] | str | None = None,
                      cfg: EvalConfig | None = None, device: str | torch.device = "cpu") -> dict:
     """Evaluate ``pred_dir`` (a ``gen`` output) against ``gt_dir`` (ground-truth frames of the same cameras).
+
+    Means leave frame 0 out (``cfg.skip_first_frame``, default True: ``gen`` reproduces its input
+    image there); ``per_frame`` lists every frame.
 
     Returns ``{"pred", "gt", "frames", "size": [W, H], "metrics": [...], "means": {name: value},
     "per_frame": {name: [T values, None = undefined]}, "unavailable": {name: reason}, "info": {...}}``.

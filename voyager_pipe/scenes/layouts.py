@@ -64,20 +64,22 @@ def make_scene(kind: str = "room", seed: int = 0, texture_size: int = 128) -> Sc
         seed: layout, sizes, colours and textures all follow from it.
         texture_size: side of every texture in texels (one repeat).
     """
+    # two streams: the layout does not change with texture_size
+    layout_rng, texture_rng = np.random.default_rng([seed, 0]), np.random.default_rng([seed, 1])
     if kind == "room":
-        return _room(np.random.default_rng(seed), seed, texture_size)
+        return _room(layout_rng, texture_rng, seed, texture_size)
     if kind == "outdoor":
-        return _outdoor(np.random.default_rng(seed), seed, texture_size)
+        return _outdoor(layout_rng, texture_rng, seed, texture_size)
     raise ValueError(f"scene kind {kind!r}: expected one of {SCENE_KINDS}")
 
 
-def _room(rng: np.random.Generator, seed: int, S: int) -> Scene:
+def _room(rng: np.random.Generator, texture_rng: np.random.Generator, seed: int, S: int) -> Scene:
     half_w = rng.uniform(3.0, 4.0)  # x extent: [-half_w, half_w]
     z_back, z_front = -rng.uniform(2.5, 3.5), rng.uniform(6.5, 8.0)
     y_floor, y_ceil = rng.uniform(1.3, 1.6), -rng.uniform(1.2, 1.5)  # floor below the camera (+y)
     H = y_floor - y_ceil
     D = z_front - z_back
-    tex = lambda kind, **kw: make_texture(kind, rng, S, **kw)  # noqa: E731
+    tex = lambda kind, **kw: make_texture(kind, texture_rng, S, **kw)  # noqa: E731
     wall_tex = tex("plaster")
     meshes = [
         quad("floor", [-half_w, y_floor, z_back], [2 * half_w, 0, 0], [0, 0, D], tex(rng.choice(["wood", "tiles"])), 1.0),
@@ -112,10 +114,10 @@ def _room(rng: np.random.Generator, seed: int, S: int) -> Scene:
     return Scene("room", seed, meshes, free_min, free_max)
 
 
-def _outdoor(rng: np.random.Generator, seed: int, S: int) -> Scene:
+def _outdoor(rng: np.random.Generator, texture_rng: np.random.Generator, seed: int, S: int) -> Scene:
     y_ground = rng.uniform(1.5, 1.8)
     extent = 60.0
-    tex = lambda kind, **kw: make_texture(kind, rng, S, **kw)  # noqa: E731
+    tex = lambda kind, **kw: make_texture(kind, texture_rng, S, **kw)  # noqa: E731
     meshes = [quad("ground", [-extent, y_ground, -extent], [2 * extent, 0, 0], [0, 0, 2 * extent],
                    tex("grass", base=[0.35, 0.55, 0.25]), 2.0)]
     placed = []

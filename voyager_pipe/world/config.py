@@ -11,7 +11,7 @@ from voyager_pipe.options import option
 class CacheConfig:
     max_depth: float = option(0.0, "depth beyond this never enters the cache (0 = no limit)")
     normal_angle_deg: float = option(90.0, "a cached point faces away when the angle between its normal and the direction to the camera exceeds this")
-    fill_holes: int = option(1, "close pinholes up to this radius (pixels) in the rendered visibility mask before the visibility test (0 = off)")
+    fill_holes: int = option(0, "close pinholes up to this radius (pixels) in the rendered visibility mask before the visibility test (0 = off: the paper's rule; 1-2 add fewer points on revisits, but those pinholes stay empty in renders)")
     voxel_size: float = option(0.0, "merge points closer than this: a new point whose voxel already holds a point is dropped (0 = off)")
     max_points: int = option(0, "upper bound on cached points (0 = unlimited); over it the cache is thinned uniformly at random, first-frame points kept")
     seed: int = option(0, "seed of the random thinning used by max_points")
