@@ -74,6 +74,9 @@ def test_oracle_end_to_end_matches_ground_truth_and_surfaces(scene_case, tmp_pat
     for t in range(N):
         assert _psnr(folder.rgb[t], scene_case["rgb"][t]) >= 40.0, t
     torch.testing.assert_close(folder.depth, scene_case["depth"], atol=1e-4, rtol=1e-4)
+    # mask/: what the cache covered; for frame 0 exactly the pixels with ground-truth depth
+    assert folder.mask.shape == (N, 1, H, W)
+    assert torch.equal(folder.mask[0], scene_case["depth"][0] > 0)
     torch.testing.assert_close(read_trajectory(out / "cameras.json").w2c, scene_case["cams"].w2c, atol=1e-6, rtol=0)
     run = json.loads((out / "run.json").read_text())
     assert run["frames"] == N and run["cache_points"] > 0 and "generator" in run["timings_s"]

@@ -141,7 +141,7 @@ class WorldPipeline:
             io_seconds = state.timings.get("io", 0.0) if state else 0.0
             for result in scheduler.run(cameras, cache, rgb0, depth0, rng, state=state):
                 t = time.perf_counter()
-                write_frames(folder, result.rgb, result.depth, start=result.plan.out_start)
+                write_frames(folder, result.rgb, result.depth, mask=result.mask, start=result.plan.out_start)
                 io_seconds += time.perf_counter() - t
                 result.state.timings["io"] = io_seconds
                 self._save_state(folder, result.state, cache, len(cameras))

@@ -144,6 +144,7 @@ class ClipResult:
     plan: ClipPlan
     rgb: torch.Tensor  # [n, 3, H, W]
     depth: torch.Tensor  # [n, 1, H, W]
+    mask: torch.Tensor  # [n, 1, H, W] bool: pixels the world cache covered in the clip's condition
     state: SchedulerState  # state after this clip (resume from here)
 
 
@@ -277,4 +278,4 @@ class ClipScheduler:
             timings=dict(self.timings),
         )
         out = slice(plan.out_start - plan.start, plan.out_stop - plan.start)
-        return ClipResult(plan=plan, rgb=rgb[out], depth=depth[out], state=new_state)
+        return ClipResult(plan=plan, rgb=rgb[out], depth=depth[out], mask=rendered.mask[out].cpu(), state=new_state)
