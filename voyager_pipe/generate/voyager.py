@@ -16,7 +16,6 @@ Latents handed to the scheduler are ``[T_lat, 16, h, w]`` float32 with ``h = (2H
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Optional
 
@@ -44,7 +43,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from voyager_pipe.config import PipelineConfig
     from voyager_pipe.models.config import VoyagerConfig
 
-logger = logging.getLogger(__name__)
 
 LATENT_CHANNELS = 16
 #: i2v stability init of the reference: x = 0.999 * noise + 0.001 * reference latent.
@@ -322,11 +320,9 @@ def make_text_provider(vcfg: "VoyagerConfig", device: torch.device) -> Callable[
 
     def provider(reference_rgb: torch.Tensor) -> TextConditioning:
         encoder_id = encoder_identity(encoder_dir) if encoder_dir and Path(encoder_dir).expanduser().is_dir() else ""
-        factory = None
-        if encoder_dir:
-            def factory():
-                return HunyuanI2VTextEncoder(encoder_dir, device=device, dtype=torch.float16 if device.type == "cuda"
-                                             else torch.float32, max_sequence_length=vcfg.max_sequence_length)
+        factory = None if not encoder_dir else (lambda: HunyuanI2VTextEncoder(
+            encoder_dir, device=device, dtype=torch.float16 if device.type == "cuda" else torch.float32,
+            max_sequence_length=vcfg.max_sequence_length))
         return get_text_conditioning(vcfg.prompt, vcfg.negative_prompt, reference_rgb, use_negative=use_negative,
                                      prompt_embeds_path=vcfg.prompt_embeds, cache_dir=vcfg.prompt_cache_dir,
                                      encoder_id=encoder_id, encoder_factory=factory)

@@ -8,6 +8,7 @@ from typing import Protocol, runtime_checkable
 import torch
 
 from voyager_pipe.camera.cameras import Cameras
+from voyager_pipe.render.config import RenderConfig
 
 
 @dataclass
@@ -44,6 +45,13 @@ class PointRenderer(Protocol):
         """``points`` [P, 3] world, ``colors`` [P, 3], ``normals`` [P, 3] | None -> RenderOutput
         at ``cameras.height x cameras.width``."""
         ...
+
+
+def low_res_size(width: int, height: int, render_scale: float) -> tuple[int, int]:
+    """Size ``(w, h)`` at which a ``width x height`` frame is rasterised for ``render_scale``."""
+    if not 0 < render_scale <= 1:
+        raise ValueError(f"render.render_scale must be in (0, 1], got {render_scale}")
+    return max(1, round(width * render_scale)), max(1, round(height * render_scale))
 
 
 def check_inputs(points: torch.Tensor, colors: torch.Tensor, normals: torch.Tensor | None) -> None:
@@ -91,3 +99,32 @@ def gather_output(index: torch.Tensor, depth: torch.Tensor, colors: torch.Tensor
         out_normals = torch.where(hit[..., None], normals[safe], nzero).permute(0, 3, 1, 2).contiguous()  # [N, 3, H, W]
     depth = torch.where(hit, depth.float(), torch.zeros((), device=depth.device)).unsqueeze(1)  # [N, 1, H, W]
     return RenderOutput(rgb=rgb, depth=depth, mask=hit.unsqueeze(1), index=index, normals=out_normals)
+
+
+class ZBufferRenderer:
+    """Shared ``render`` of the backends: rasterise (at ``render_scale``), upsample, gather.
+
+    A backend sets ``cfg`` (RenderConfig) and ``device`` and implements
+    ``_rasterize(points [P, 3], cameras) -> (index [N, h, w] int64, depth [N, h, w])``.
+    """
+
+    cfg: RenderConfig
+    device: torch.device | None
+
+    def _rasterize(self, points: torch.Tensor, cameras: Cameras) -> tuple[torch.Tensor, torch.Tensor]:
+        raise NotImplementedError
+
+    def render(self, points: torch.Tensor, colors: torch.Tensor, cameras: Cameras,
+               normals: torch.Tensor | None = None) -> RenderOutput:
+        check_inputs(points, colors, normals)
+        if self.device is not None:
+            points, colors = points.to(self.device), colors.to(self.device)
+            normals = None if normals is None else normals.to(self.device)
+        W, H = cameras.width, cameras.height
+        w, h = low_res_size(W, H, self.cfg.render_scale)
+        raster_cameras = cameras if (w, h) == (W, H) else cameras.resize(w, h)
+        index, depth = self._rasterize(points, raster_cameras)  # [N, h, w] x2
+        if (w, h) != (W, H):
+            index = nearest_upsample(index, H, W)  # [N, H, W]
+            depth = nearest_upsample(depth, H, W)  # [N, H, W]
+        return gather_output(index, depth, colors, normals)

@@ -20,9 +20,8 @@ import torch.nn.functional as F
 
 from voyager_pipe.camera.cameras import Cameras
 from voyager_pipe.errors import MissingDependencyError
-from voyager_pipe.render.base import RenderOutput, check_inputs, gather_output, nearest_upsample
+from voyager_pipe.render.base import ZBufferRenderer, low_res_size
 from voyager_pipe.render.config import RenderConfig
-from voyager_pipe.render.torch_backend import low_res_size
 
 
 def _import_pytorch3d():
@@ -45,7 +44,7 @@ def _ndc_ranges(height: int, width: int) -> tuple[float, float]:
     return width / short, height / short
 
 
-class PyTorch3DPointRenderer:
+class PyTorch3DPointRenderer(ZBufferRenderer):
     """Nearest-point renderer on PyTorch3D's rasteriser (``points_per_pixel=1``)."""
 
     name = "pytorch3d"
@@ -119,18 +118,3 @@ class PyTorch3DPointRenderer:
         counts = torch.bincount(flat, minlength=N * nby * nbx).view(N, 1, nby, nbx).float()  # [N, 1, nby, nbx]
         block = F.avg_pool2d(counts, 3, stride=1, padding=1, count_include_pad=True) * 9  # [N, 1, nby, nbx]
         return bin_size, int(block.max().item()) + 16
-
-    def render(self, points: torch.Tensor, colors: torch.Tensor, cameras: Cameras,
-               normals: torch.Tensor | None = None) -> RenderOutput:
-        check_inputs(points, colors, normals)
-        if self.device is not None:
-            points, colors = points.to(self.device), colors.to(self.device)
-            normals = None if normals is None else normals.to(self.device)
-        W, H = cameras.width, cameras.height
-        w, h = low_res_size(W, H, self.cfg.render_scale)
-        raster_cameras = cameras if (w, h) == (W, H) else cameras.resize(w, h)
-        index, depth = self._rasterize(points, raster_cameras)  # [N, h, w] x2
-        if (w, h) != (W, H):
-            index = nearest_upsample(index, H, W)  # [N, H, W]
-            depth = nearest_upsample(depth, H, W)  # [N, H, W]
-        return gather_output(index, depth, colors, normals)

@@ -18,19 +18,12 @@ from __future__ import annotations
 import torch
 
 from voyager_pipe.camera.cameras import Cameras
-from voyager_pipe.render.base import RenderOutput, check_inputs, gather_output, nearest_upsample
+from voyager_pipe.render.base import ZBufferRenderer, low_res_size
 from voyager_pipe.render.config import RenderConfig
 
 _EMPTY = torch.iinfo(torch.int64).max
 _INDEX_BITS = 32
 _INDEX_MASK = (1 << _INDEX_BITS) - 1
-
-
-def low_res_size(width: int, height: int, render_scale: float) -> tuple[int, int]:
-    """Size ``(w, h)`` at which a ``width x height`` frame is rasterised for ``render_scale``."""
-    if not 0 < render_scale <= 1:
-        raise ValueError(f"render.render_scale must be in (0, 1], got {render_scale}")
-    return max(1, round(width * render_scale)), max(1, round(height * render_scale))
 
 
 def _min_filter(keys: torch.Tensor, radius: int) -> torch.Tensor:
@@ -114,7 +107,7 @@ def zbuffer(points: torch.Tensor, cameras: Cameras, near: float = 1e-3, splat_ra
     return index, depth
 
 
-class TorchPointRenderer:
+class TorchPointRenderer(ZBufferRenderer):
     """Nearest-point z-buffer renderer in plain torch (CPU and CUDA).
 
     Args:
@@ -133,17 +126,5 @@ class TorchPointRenderer:
         if self.cfg.splat_radius < 0:
             raise ValueError(f"render.splat_radius must be >= 0, got {self.cfg.splat_radius}")
 
-    def render(self, points: torch.Tensor, colors: torch.Tensor, cameras: Cameras,
-               normals: torch.Tensor | None = None) -> RenderOutput:
-        check_inputs(points, colors, normals)
-        if self.device is not None:
-            points, colors = points.to(self.device), colors.to(self.device)
-            normals = None if normals is None else normals.to(self.device)
-        W, H = cameras.width, cameras.height
-        w, h = low_res_size(W, H, self.cfg.render_scale)
-        raster_cameras = cameras if (w, h) == (W, H) else cameras.resize(w, h)
-        index, depth = zbuffer(points, raster_cameras, near=self.cfg.near, splat_radius=self.cfg.splat_radius)  # [N, h, w] x2
-        if (w, h) != (W, H):
-            index = nearest_upsample(index, H, W)  # [N, H, W]
-            depth = nearest_upsample(depth, H, W)  # [N, H, W]
-        return gather_output(index, depth, colors, normals)
+    def _rasterize(self, points: torch.Tensor, cameras: Cameras) -> tuple[torch.Tensor, torch.Tensor]:
+        return zbuffer(points, cameras, near=self.cfg.near, splat_radius=self.cfg.splat_radius)  # [N, h, w] x2
