@@ -93,6 +93,7 @@ class WorldPipeline:
         from voyager_pipe.generate.scheduler import ClipScheduler
         from voyager_pipe.io.atomic import output_dir
         from voyager_pipe.io.images import read_image
+        from voyager_pipe.render import get_renderer
         from voyager_pipe.world import WorldCache
 
         cfg = self.config
@@ -124,10 +125,10 @@ class WorldPipeline:
 
         # 3. world cache from the image, taken by trajectory camera 0
         state = None
-        cache = WorldCache(cfg.cache, device=self.device)
+        cache = WorldCache(cfg.cache, renderer=get_renderer(cfg.render, device=self.device), device=self.device)
         if resume:
             state, cache_state = self._load_state(partial, len(cameras))
-            _set_cache_state(cache, cache_state)
+            cache.load_state_dict(cache_state)
         else:
             if partial.exists():
                 shutil.rmtree(partial)
@@ -181,7 +182,7 @@ class WorldPipeline:
     def _save_state(self, folder: Path, state, cache, num_frames: int) -> None:
         from voyager_pipe.io.atomic import atomic_write_bytes
 
-        payload = {"scheduler": state, "cache": _cache_state(cache), "config": config_to_dict(self.config),
+        payload = {"scheduler": state, "cache": cache.state_dict(), "config": config_to_dict(self.config),
                    "num_frames": num_frames}
         buffer = io.BytesIO()
         torch.save(payload, buffer)
@@ -234,17 +235,3 @@ class WorldPipeline:
             "timings_s": {k: round(v, 4) for k, v in output.timings.items()},
         }
         atomic_write_text(folder / "run.json", json.dumps(info, indent=2) + "\n")
-
-
-# -------------------------------------------------------------------------- cache state
-_CACHE_SKIP = ("renderer", "cfg", "device")
-
-
-def _cache_state(cache) -> dict:
-    """Exact in-memory state of a WorldCache (its PLY quantises colours, so it cannot resume exactly)."""
-    return {k: v for k, v in vars(cache).items() if k not in _CACHE_SKIP}
-
-
-def _set_cache_state(cache, state: dict) -> None:
-    for key, value in state.items():
-        setattr(cache, key, value.to(cache.device) if isinstance(value, torch.Tensor) else value)

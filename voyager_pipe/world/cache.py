@@ -116,6 +116,19 @@ class WorldCache:
         self._voxel_keys_sorted: torch.Tensor | None = None  # [P] int64, only with voxel_size > 0
         self._thinned = 0
 
+    _STATE_KEYS = ("points", "colors", "normals", "frame_ids", "history", "_next_frame_id", "_voxel_keys_sorted",
+                   "_thinned")
+
+    def state_dict(self) -> dict:
+        """Exact in-memory state (the PLY quantises colours to 8 bits, so it cannot resume a run exactly)."""
+        return {key: getattr(self, key) for key in self._STATE_KEYS}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore :meth:`state_dict` (tensors move to this cache's device)."""
+        for key in self._STATE_KEYS:
+            value = state[key]
+            setattr(self, key, value.to(self.device) if isinstance(value, torch.Tensor) else value)
+
     # ------------------------------------------------------------------ basics
     def __len__(self) -> int:
         return int(self.points.shape[0])
