@@ -403,7 +403,8 @@ def _world_rays(camera: Cameras) -> torch.Tensor:
     to_world = (R.T @ K_inv).to(torch.float32)  # [3, 3]: pixel (u, v, 1) -> world ray
     uv1 = torch.cat([uv.permute(2, 0, 1), torch.ones_like(uv[None, ..., 0])], dim=0)  # [3, H, W]
     rays = (to_world @ uv1.reshape(3, -1)).reshape(uv1.shape)  # [3, H, W]
-    return rays / rays.norm(dim=0, keepdim=True)  # [3, H, W]
+    # rsqrt of a plain sum: torch's vector_norm over the leading axis of [3, H, W] is ~50x slower on CPU
+    return rays * rays.square().sum(dim=0, keepdim=True).rsqrt()  # [3, H, W]
 
 
 def _close_holes(covered: torch.Tensor, normals: torch.Tensor, radius: int) -> tuple[torch.Tensor, torch.Tensor]:
