@@ -19,7 +19,7 @@ class VoyagerConfig:
     model_dir: Optional[str] = option(None, "converted diffusers folder of the Voyager model (see `voyager-pipe convert`)")
     transformer_subfolder: str = option("transformer", "subfolder of model_dir with the transformer (e.g. transformer_context)")
     vae_subfolder: str = option("vae", "subfolder of model_dir with the VAE")
-    use_context_block: bool = option(False, "load the transformer with the context (control) branch; its config decides, this checks it")
+    use_context_block: Optional[bool] = option(None, "require the context (control) branch (true) or its absence (false); null = whatever the converted folder holds")
     dtype: Literal["bf16", "fp16", "fp32"] = option("bf16", "transformer weights/compute dtype")
     vae_dtype: Literal["bf16", "fp16", "fp32"] = option("fp16", "VAE dtype (the reference runs it in fp16)")
     device: Optional[str] = option(None, "torch device of the model (null = the run's device)")

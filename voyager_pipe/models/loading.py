@@ -101,10 +101,11 @@ def load_components(cfg: VoyagerConfig, device: torch.device | str | None = None
         raise MissingDependencyError(f"the voyager backend needs diffusers ({exc})") from None
     transformer = VoyagerTransformer3DModel.from_pretrained(
         root, subfolder=cfg.transformer_subfolder, torch_dtype=DTYPES[cfg.dtype], local_files_only=True)
-    if bool(transformer.config.get("use_context_block", False)) != cfg.use_context_block:
+    has_context = bool(transformer.config.get("use_context_block", False))
+    if cfg.use_context_block is not None and has_context != cfg.use_context_block:
         raise InputError(
             f"voyager.use_context_block: {cfg.use_context_block} but {root / cfg.transformer_subfolder} was converted "
-            f"with use_context_block={transformer.config.get('use_context_block', False)} (choose the matching subfolder)")
+            f"with use_context_block={has_context} (reconvert with or without --no-context)")
     vae = AutoencoderKLHunyuanVideo.from_pretrained(
         root, subfolder=cfg.vae_subfolder, torch_dtype=DTYPES[cfg.vae_dtype], local_files_only=True)
     return VoyagerComponents(transformer=transformer.eval(), vae=vae.eval())
