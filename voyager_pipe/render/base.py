@@ -104,12 +104,16 @@ def gather_output(index: torch.Tensor, depth: torch.Tensor, colors: torch.Tensor
 class ZBufferRenderer:
     """Shared ``render`` of the backends: rasterise (at ``render_scale``), upsample, gather.
 
-    A backend sets ``cfg`` (RenderConfig) and ``device`` and implements
+    A backend implements
     ``_rasterize(points [P, 3], cameras) -> (index [N, h, w] int64, depth [N, h, w])``.
     """
 
-    cfg: RenderConfig
-    device: torch.device | None
+    def __init__(self, cfg: RenderConfig | None = None, device=None):
+        self.cfg = cfg if cfg is not None else RenderConfig()
+        self.device = None if device is None else torch.device(device)
+        low_res_size(1, 1, self.cfg.render_scale)  # validate early
+        if self.cfg.splat_radius < 0:
+            raise ValueError(f"render.splat_radius must be >= 0, got {self.cfg.splat_radius}")
 
     def _rasterize(self, points: torch.Tensor, cameras: Cameras) -> tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from voyager_pipe.camera.cameras import Cameras
 from voyager_pipe.errors import MissingDependencyError
-from voyager_pipe.render.base import ZBufferRenderer, low_res_size
+from voyager_pipe.render.base import ZBufferRenderer
 from voyager_pipe.render.config import RenderConfig
 
 
@@ -50,11 +50,7 @@ class PyTorch3DPointRenderer(ZBufferRenderer):
     name = "pytorch3d"
 
     def __init__(self, cfg: RenderConfig | None = None, device=None):
-        self.cfg = cfg if cfg is not None else RenderConfig()
-        self.device = None if device is None else torch.device(device)
-        low_res_size(1, 1, self.cfg.render_scale)  # validate early
-        if self.cfg.splat_radius < 0:
-            raise ValueError(f"render.splat_radius must be >= 0, got {self.cfg.splat_radius}")
+        super().__init__(cfg, device)
         _import_pytorch3d()
 
     def _rasterize(self, points: torch.Tensor, cameras: Cameras) -> tuple[torch.Tensor, torch.Tensor]:

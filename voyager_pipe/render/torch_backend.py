@@ -18,8 +18,7 @@ from __future__ import annotations
 import torch
 
 from voyager_pipe.camera.cameras import Cameras
-from voyager_pipe.render.base import ZBufferRenderer, low_res_size
-from voyager_pipe.render.config import RenderConfig
+from voyager_pipe.render.base import ZBufferRenderer
 
 _EMPTY = torch.iinfo(torch.int64).max
 _INDEX_BITS = 32
@@ -118,13 +117,6 @@ class TorchPointRenderer(ZBufferRenderer):
     """
 
     name = "torch"
-
-    def __init__(self, cfg: RenderConfig | None = None, device=None):
-        self.cfg = cfg if cfg is not None else RenderConfig()
-        self.device = None if device is None else torch.device(device)
-        low_res_size(1, 1, self.cfg.render_scale)  # validate early
-        if self.cfg.splat_radius < 0:
-            raise ValueError(f"render.splat_radius must be >= 0, got {self.cfg.splat_radius}")
 
     def _rasterize(self, points: torch.Tensor, cameras: Cameras) -> tuple[torch.Tensor, torch.Tensor]:
         return zbuffer(points, cameras, near=self.cfg.near, splat_radius=self.cfg.splat_radius)  # [N, h, w] x2
