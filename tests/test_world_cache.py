@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from voyager_pipe.camera.cameras import Cameras, intrinsics_from_fov, pixel_centers
+from voyager_pipe.camera.cameras import Cameras, intrinsics_from_fov
+from voyager_pipe.scenes.raycast import camera_rays
 from voyager_pipe.errors import InputError
 from voyager_pipe.world import CacheConfig, WorldCache
 
@@ -49,23 +50,17 @@ def raycast(mesh, cameras: Cameras):
     """Exact (rgb [T,3,H,W], z-depth [T,1,H,W], 0 = miss) by Open3D ray casting through pixel centres."""
     scene = o3d.t.geometry.RaycastingScene()
     scene.add_triangles(o3d.t.geometry.TriangleMesh.from_legacy(mesh))
-    uv = pixel_centers(H, W, dtype=torch.float64)  # [H, W, 2]
-    uv1 = torch.cat([uv, torch.ones_like(uv[..., :1])], -1)  # [H, W, 3]
     rgb, depth = [], []
     tri = np.arange(len(mesh.triangles))
     face_colors = np.stack([(tri * 37 % 255), (tri * 91 % 255), (tri * 53 % 255)], 1) / 255.0  # [F, 3]
     for k in range(len(cameras)):  # one Open3D call per camera (test helper, not per pixel)
-        d_cam = uv1 @ torch.linalg.inv(cameras.K[k]).T  # [H, W, 3], z = 1
-        d_cam = d_cam / d_cam.norm(dim=-1, keepdim=True)  # [H, W, 3] unit
-        R = cameras.w2c[k, :3, :3]
-        d_world = d_cam @ R  # [H, W, 3] = R^T d
-        eye = cameras.centers[k].expand(H, W, 3)  # [H, W, 3]
-        rays = torch.cat([eye, d_world], -1).float().numpy()  # [H, W, 6]
+        origins, directions, cos_z = camera_rays(cameras, k)  # [HW, 3], [HW, 3], [HW]
+        rays = np.concatenate([origins, directions], -1).reshape(H, W, 6).astype(np.float32)  # [H, W, 6]
         hit = scene.cast_rays(o3d.core.Tensor(rays))
         t = hit["t_hit"].numpy()  # [H, W] ray length
         ids = hit["primitive_ids"].numpy().astype(np.int64)  # [H, W]
         ok = np.isfinite(t)
-        z = np.where(ok, t * d_cam[..., 2].numpy(), 0.0)  # [H, W] z-depth
+        z = np.where(ok, t * cos_z.reshape(H, W), 0.0)  # [H, W] z-depth
         color = np.where(ok[..., None], face_colors[np.where(ok, ids, 0)], 0.0)  # [H, W, 3]
         depth.append(torch.from_numpy(z).float()[None])
         rgb.append(torch.from_numpy(color).float().permute(2, 0, 1))

@@ -19,7 +19,8 @@ import time
 import numpy as np
 import torch
 
-from voyager_pipe.camera.cameras import Cameras, intrinsics_from_fov, pixel_centers
+from voyager_pipe.camera.cameras import Cameras, intrinsics_from_fov
+from voyager_pipe.scenes.raycast import camera_rays
 from voyager_pipe.world import CacheConfig, WorldCache
 
 
@@ -59,17 +60,13 @@ def raycast(mesh, cameras: Cameras):
     scene = o3d.t.geometry.RaycastingScene()
     scene.add_triangles(o3d.t.geometry.TriangleMesh.from_legacy(mesh))
     H, W = cameras.height, cameras.width
-    uv = pixel_centers(H, W, dtype=torch.float64)  # [H, W, 2]
-    uv1 = torch.cat([uv, torch.ones_like(uv[..., :1])], -1)  # [H, W, 3]
-    d_cam = uv1[None] @ torch.linalg.inv(cameras.K).transpose(-1, -2)[:, None]  # [T, H, W, 3]
-    d_cam = d_cam / d_cam.norm(dim=-1, keepdim=True)  # [T, H, W, 3] unit
-    d_world = d_cam @ cameras.w2c[:, None, :3, :3]  # [T, H, W, 3] = R^T d
-    eye = cameras.centers[:, None, None, :].expand_as(d_world)  # [T, H, W, 3]
-    rays = torch.cat([eye, d_world], -1).float().numpy()  # [T, H, W, 6]
+    rays_per_camera = [camera_rays(cameras, k) for k in range(len(cameras))]  # (origins, directions, cos_z)
+    rays = np.stack([np.concatenate(r[:2], -1) for r in rays_per_camera]).reshape(-1, H, W, 6).astype(np.float32)
+    cos_z = np.stack([r[2] for r in rays_per_camera]).reshape(-1, H, W)  # [T, H, W]
     hit = scene.cast_rays(o3d.core.Tensor(rays))
     t = hit["t_hit"].numpy()  # [T, H, W] ray length
     ok = np.isfinite(t)
-    z = np.where(ok, t * d_cam[..., 2].numpy(), 0.0)  # [T, H, W] z-depth
+    z = np.where(ok, t * cos_z, 0.0)  # [T, H, W] z-depth
     points = np.where(ok[..., None], rays[..., :3] + rays[..., 3:] * np.where(ok, t, 0)[..., None], 0)  # [T, H, W, 3]
     checker = (np.floor(points * 2).sum(-1) % 2)[..., None]  # [T, H, W, 1]
     ids = np.where(ok, hit["primitive_ids"].numpy().astype(np.int64), 0) // 2  # [T, H, W] face of a box
