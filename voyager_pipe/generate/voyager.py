@@ -39,6 +39,7 @@ from voyager_pipe.models.conditions import (
     split_composite,
 )
 from voyager_pipe.models.text import PromptEmbeddings, TextConditioning, pad_to_length
+from voyager_pipe.render.condition import RELEASED_CONDITION
 
 if TYPE_CHECKING:  # pragma: no cover
     from voyager_pipe.generate.config import GenerateConfig
@@ -84,6 +85,7 @@ class VoyagerGenerator:
     name = "voyager"
     temporal_compression = 4
     supports_per_frame_sigma = False
+    condition_render = RELEASED_CONDITION  # half-resolution z-buffer, linear upsampling, sky as a far layer
 
     def __init__(self, transformer: torch.nn.Module, vae: torch.nn.Module,
                  text: TextConditioning | Callable[[torch.Tensor], TextConditioning], *,
