@@ -258,22 +258,25 @@ def test_colmap_reads_back_with_pycolmap_and_our_reader(scene_run, tmp_path):
     out = tmp_path / "colmap"
     export_run(scene_run["root"], "colmap", out, cfg)
 
-    reconstruction = pycolmap.Reconstruction(str(out / "sparse" / "0"))
-    assert reconstruction.num_images() == N and reconstruction.num_points3D() == max_points
-    for image in reconstruction.images.values():
-        i = int(Path(image.name).stem)
-        camera = reconstruction.cameras[image.camera_id]
-        assert camera.model.name == "PINHOLE" and (camera.width, camera.height) == (W, H)
-        np.testing.assert_allclose(camera.calibration_matrix(), cams.K[i].numpy(), atol=1e-6)
-        cam_from_world = image.cam_from_world() if callable(image.cam_from_world) else image.cam_from_world
-        np.testing.assert_allclose(cam_from_world.matrix(), cams.w2c[i, :3].numpy(), atol=1e-6)
-        assert (out / "images" / image.name).read_bytes() == (scene_run["root"] / "frames" / image.name).read_bytes()
-    # the points are cache points with their colours
-    xyz = np.array([p.xyz for p in reconstruction.points3D.values()])  # [M, 3]
-    rgb = np.array([p.color for p in reconstruction.points3D.values()])  # [M, 3]
-    lookup = {tuple(p): c for p, c in zip(cache["xyz"].astype(np.float32).tolist(), cache["rgb"].tolist())}
-    for p, c in zip(xyz.astype(np.float32).tolist(), rgb.tolist()):
-        assert lookup[tuple(p)] == c
+    sparse = out / "sparse" / "0"
+    assert sorted(p.name for p in sparse.iterdir()) == ["cameras.bin", "cameras.txt", "images.bin", "images.txt",
+                                                        "points3D.bin", "points3D.txt"]
+    for kind in ("text", "binary"):  # the text model and the binary model are the same reconstruction
+        reconstruction = pycolmap.Reconstruction()
+        getattr(reconstruction, f"read_{kind}")(str(sparse))
+        assert reconstruction.num_images() == N and reconstruction.num_points3D() == max_points, kind
+        for image in reconstruction.images.values():
+            i = int(Path(image.name).stem)
+            camera = reconstruction.cameras[image.camera_id]
+            assert camera.model.name == "PINHOLE" and (camera.width, camera.height) == (W, H)
+            np.testing.assert_allclose(camera.calibration_matrix(), cams.K[i].numpy(), atol=1e-6)
+            cam_from_world = image.cam_from_world() if callable(image.cam_from_world) else image.cam_from_world
+            np.testing.assert_allclose(cam_from_world.matrix(), cams.w2c[i, :3].numpy(), atol=1e-6)
+            assert (out / "images" / image.name).read_bytes() == (scene_run["root"] / "frames" / image.name).read_bytes()
+        # the points are cache points with their colours
+        lookup = {tuple(p): c for p, c in zip(cache["xyz"].tolist(), cache["rgb"].tolist())}
+        for point in reconstruction.points3D.values():
+            assert lookup[tuple(point.xyz.astype(np.float32).tolist())] == point.color.tolist(), kind
 
     ours = colmap.read(out)
     np.testing.assert_allclose(ours.K.numpy(), cams.K.numpy(), atol=1e-6)
@@ -376,3 +379,23 @@ def test_cli_writes_each_format_and_refuses_an_existing_out(scene_run, tmp_path,
     assert main(["export", run, "--format", "gaussians", "--out", str(tmp_path / "g.ply"), "--overwrite",
                  "--opacity", "1.5"]) == 2
     assert "opacity" in capsys.readouterr().err
+
+
+def test_gen_export_writes_the_formats_into_the_run(tmp_path, capsys):
+    from voyager_pipe.scenes import make_scene, scene_trajectory, write_scene_folder
+
+    scene = make_scene("room", seed=1, texture_size=16)
+    inputs = write_scene_folder(tmp_path / "scene", scene, scene_trajectory(scene, "forward", frames=5, width=48, height=32))
+    out = tmp_path / "run"
+    assert main(["gen", "--export", "mesh,cubes", "--image", str(inputs / "image.png"), "--traj",
+                 str(inputs / "cameras.json"), "--out", str(out)]) == 2
+    assert "--export" in capsys.readouterr().err and not out.exists()  # refused before the run
+    code = main(["gen", "--image", str(inputs / "image.png"), "--traj", str(inputs / "cameras.json"), "--depth",
+                 str(inputs / "depth.npy"), "--out", str(out), "--backend", "warp", "--no-progress",
+                 "--set", "generate.clip_len=5", "--set", "generate.steps=2", "--export", "mesh,gaussians"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "mesh:" in printed and "gaussians:" in printed
+    assert len(o3d.io.read_triangle_mesh(str(out / "export" / "mesh.ply")).triangles) > 0
+    _, g = _read_gaussians(out / "export" / "gaussians.ply")
+    assert len(g["x"]) == len(o3d.io.read_point_cloud(str(out / "world.ply")).points)
