@@ -5,6 +5,10 @@ from __future__ import annotations
 from voyager_pipe.commands._common import add_config_args
 
 
+# command-line flag (args attribute) -> the config key it sets
+GEN_FLAGS = {"backend": "generate.backend", "seed": "seed", "depth_model": "depth.model", "progress": "generate.progress"}
+
+
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "gen", help="generate a world-consistent RGB-D video along a camera trajectory from one image",
@@ -20,25 +24,17 @@ def register(subparsers) -> None:
     parser.add_argument("--seed", type=int, help="random seed (sets seed)")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run of the same --out after its last finished clip")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
-    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    parser.add_argument("--no-progress", dest="progress", action="store_const", const=False, default=None,
+                        help="hide progress bars (sets generate.progress=false)")
     add_config_args(parser)
     parser.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from voyager_pipe.config import load_config
+    from voyager_pipe.commands._common import config_from_args
     from voyager_pipe.pipeline import WorldPipeline
 
-    overrides = list(args.overrides)
-    if args.backend:
-        overrides.append(f"generate.backend={args.backend}")
-    if args.seed is not None:
-        overrides.append(f"seed={args.seed}")
-    if args.depth_model:
-        overrides.append(f"depth.model={args.depth_model}")
-    if args.no_progress:
-        overrides.append("generate.progress=false")
-    config = load_config(args.config, overrides)
+    config = config_from_args(args, GEN_FLAGS)
     pipeline = WorldPipeline(config)
     output = pipeline(args.image, args.traj, args.out, depth=args.depth, resume=args.resume, overwrite=args.overwrite)
     print(f"voyager-pipe gen: {output.summary()}")

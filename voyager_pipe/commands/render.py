@@ -27,22 +27,6 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
-def _device(name: str):
-    import torch
-
-    from voyager_pipe.errors import InputError
-
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise InputError(f"device: {name!r} is not a torch device (auto, cpu, cuda, cuda:1, ...)") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"device: {name!r} requested but CUDA is not available")
-    return device
-
-
 def run(args) -> int:
     import numpy as np
     import torch
@@ -50,6 +34,7 @@ def run(args) -> int:
 
     from voyager_pipe.camera.trajectory_io import read_trajectory
     from voyager_pipe.config import dump_config, load_config
+    from voyager_pipe.device import resolve_device
     from voyager_pipe.errors import InputError
     from voyager_pipe.io.atomic import output_dir
     from voyager_pipe.io.frames import write_frames
@@ -61,7 +46,7 @@ def run(args) -> int:
     size = parse_size(args.size)
     if args.batch < 1:
         raise InputError(f"--batch {args.batch}: must be >= 1")
-    device = _device(cfg.device)
+    device = resolve_device(cfg.device)
     cloud = read_ply(args.points)
     if len(cloud["xyz"]) == 0:
         raise InputError(f"{args.points}: the point cloud is empty")
@@ -79,7 +64,7 @@ def run(args) -> int:
 
     # 3. render batch by batch and write the frame folder atomically
     coverage = []
-    with output_dir(args.out) as tmp:
+    with output_dir(args.out, inputs=[args.points, args.traj, args.config]) as tmp:
         for start in tqdm(range(0, len(cameras), args.batch), desc="render", unit="batch", disable=None):
             batch = cameras[start:start + args.batch]
             out = renderer.render(points, colors, batch)

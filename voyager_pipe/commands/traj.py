@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from voyager_pipe.commands._common import parse_size
@@ -17,7 +18,7 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser("traj", help="make, convert and inspect camera trajectories",
                                    description="Make, convert and inspect camera trajectories.")
     verbs = parser.add_subparsers(dest="traj_command", metavar="VERB")
-    parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
+    parser.set_defaults(func=lambda args: (parser.print_help(sys.stderr), 2)[1])
 
     make = verbs.add_parser("make", help="write a preset camera path",
                             description="Write a preset camera path. Every preset starts at the identity pose "

@@ -19,15 +19,10 @@ from voyager_pipe.depth.config import DepthConfig
 from voyager_pipe.depth.file_backend import FileDepthEstimator
 from voyager_pipe.depth.files import SIDECAR_PATTERNS, find_sidecar
 from voyager_pipe.depth.locate import LocatedModel, find_default_model, locate_model, requested_model, where_looked
+from voyager_pipe.device import resolve_device
 from voyager_pipe.errors import InputError, MissingDependencyError
 
 EstimatorFactory = Callable[..., DepthEstimator]
-
-
-def _device(device) -> torch.device:
-    if device is None or str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def _explicit_file(cfg: DepthConfig, depth_path) -> Path | None:
@@ -40,10 +35,10 @@ def _learned(found: LocatedModel, cfg: DepthConfig, device) -> DepthEstimator:
     if found.backend == "moge":
         from voyager_pipe.depth.moge_backend import MoGeDepthEstimator
 
-        return MoGeDepthEstimator(found.path, cfg, _device(device), name=found.name)
+        return MoGeDepthEstimator(found.path, cfg, resolve_device(device), name=found.name)
     from voyager_pipe.depth.transformers_backend import TransformersDepthEstimator
 
-    return TransformersDepthEstimator(found.path, cfg, _device(device), name=found.name)
+    return TransformersDepthEstimator(found.path, cfg, resolve_device(device), name=found.name)
 
 
 def _requested_learned(cfg: DepthConfig, backend: str | None) -> LocatedModel | None:

@@ -116,10 +116,11 @@ class VoyagerGenerator:
     @classmethod
     def from_config(cls, config: "PipelineConfig", device: torch.device | str | None = None) -> "VoyagerGenerator":
         """Load the converted model of ``config.voyager.model_dir`` with the config's memory options."""
-        from voyager_pipe.models.loading import ComponentPlacer, configure_components, load_components, resolve_device
+        from voyager_pipe.device import resolve_device
+        from voyager_pipe.models.loading import ComponentPlacer, configure_components, load_components
 
         vcfg = config.voyager
-        device = resolve_device(vcfg.device or (str(device) if device is not None else config.device))
+        device = resolve_device(device if device is not None else config.device)
         components = load_components(vcfg, device)
         configure_components(components, vcfg)
         placer = ComponentPlacer({"transformer": components.transformer, "vae": components.vae}, device, vcfg.offload)

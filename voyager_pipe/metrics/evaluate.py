@@ -32,7 +32,7 @@ def parse_metrics(text: str | list[str] | None) -> list[str]:
     names = [n.strip().lower() for n in (text.split(",") if isinstance(text, str) else text) if n.strip()]
     unknown = [n for n in names if n not in METRIC_GROUPS]
     if unknown or not names:
-        raise InputError(f"--metrics {text!r}: unknown metric(s) {unknown}; choose from {','.join(METRIC_GROUPS)}")
+        raise InputError(f"eval.metrics {text!r}: unknown metric(s) {unknown}; choose from {','.join(METRIC_GROUPS)}")
     return names
 
 
