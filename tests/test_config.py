@@ -120,7 +120,7 @@ def test_eval_section_is_not_part_of_the_gen_config(tmp_path):
     ("render.splat_radius=100000", "render.splat_radius"),
     ("generate.steps=1000000000000", "generate.steps"),
     ("generate.shift=-1", "generate.shift"),
-    ("generate.inpaint_radius=-3", "generate.inpaint_radius"),
+    ("warp.inpaint_radius=-3", "warp.inpaint_radius"),
     ("cache.normal_angle_deg=.nan", "cache.normal_angle_deg"),
     ("cache.normal_angle_deg=.inf", "cache.normal_angle_deg"),
     ("depth.file_scale=0", "depth.file_scale"),

@@ -30,7 +30,7 @@ import yaml
 
 from voyager_pipe.depth.config import DepthConfig
 from voyager_pipe.errors import InputError
-from voyager_pipe.generate.config import GenerateConfig
+from voyager_pipe.generate.config import GenerateConfig, WarpConfig
 from voyager_pipe.metrics.config import EvalConfig
 from voyager_pipe.models.config import VoyagerConfig
 from voyager_pipe.options import bounds_text, option
@@ -57,6 +57,7 @@ class PipelineConfig:
     render: RenderConfig = field(default_factory=RenderConfig)
     cache: CacheConfig = field(default_factory=CacheConfig)
     generate: GenerateConfig = field(default_factory=GenerateConfig)
+    warp: WarpConfig = field(default_factory=WarpConfig)
     voyager: VoyagerConfig = field(default_factory=VoyagerConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
 
