@@ -113,7 +113,7 @@ class WorldPipeline:
         estimate = estimate_depth(rgb0, cfg.depth, image_path=image, depth_path=depth, device=self.device)
         depth0 = torch.where(estimate.valid, estimate.depth, torch.zeros_like(estimate.depth)).float()  # [1, H, W]
         if not bool(estimate.valid.any()):
-            raise InputError(f"{depth or image}: depth has no valid pixel (all NaN, inf, zero or negative)")
+            raise InputError(f"{estimate.source.partition(':')[2] or image}: depth has no valid pixel (all NaN, inf, zero or negative)")
         timings["depth"] = time.perf_counter() - t
 
         # 3. world cache from the image, taken by trajectory camera 0

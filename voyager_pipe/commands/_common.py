@@ -39,4 +39,36 @@ def parse_size(text: str | None) -> tuple[int, int] | None:
         raise InputError(f"--size {text!r}: expected WIDTHxHEIGHT, e.g. 640x360") from None
     if w <= 0 or h <= 0:
         raise InputError(f"--size {text!r}: width and height must be positive")
+    from voyager_pipe.io.reading import check_image_size
+
+    check_image_size(w, h, f"--size {text}")
     return w, h
+
+
+def finite_float(text: str) -> float:
+    """argparse type: a finite number (``nan`` / ``inf`` are refused as one usage line)."""
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+def bounded_int(low: int, high: int):
+    """argparse type: an integer in ``low..high`` (documented limits; one usage line otherwise)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is not in {low}..{high}")
+        return value
+
+    parse.__name__ = "integer"
+    return parse

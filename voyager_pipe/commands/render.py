@@ -7,7 +7,7 @@ Writes ``frames/`` (RGB PNG), ``depth/`` (float32 ``.npy`` z-depth, 0 = empty), 
 
 from __future__ import annotations
 
-from voyager_pipe.commands._common import add_config_args, parse_size
+from voyager_pipe.commands._common import add_config_args, bounded_int, parse_size
 
 
 def register(subparsers) -> None:
@@ -22,7 +22,7 @@ def register(subparsers) -> None:
                         help="format of --traj (default: detected)")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder (replaced when the render succeeds)")
     parser.add_argument("--size", metavar="WxH", help="image size (required for RealEstate10K; rescales K otherwise)")
-    parser.add_argument("--batch", type=int, default=8, help="cameras rendered together (default 8)")
+    parser.add_argument("--batch", type=bounded_int(1, 1024), default=8, help="cameras rendered together (1..1024, default 8)")
     add_config_args(parser)
     parser.set_defaults(func=run)
 
@@ -32,12 +32,12 @@ def run(args) -> int:
     import torch
     from tqdm import tqdm
 
-    from voyager_pipe.camera.trajectory_io import read_trajectory
+    from voyager_pipe.camera.trajectory_io import read_trajectory, write_trajectory
     from voyager_pipe.config import dump_config, load_config
     from voyager_pipe.device import resolve_device
     from voyager_pipe.errors import InputError
     from voyager_pipe.io.atomic import output_dir
-    from voyager_pipe.io.frames import write_frames
+    from voyager_pipe.io.frames import CAMERAS_FILE, write_frames
     from voyager_pipe.render import get_renderer
     from voyager_pipe.world.ply import read_ply
 
@@ -70,7 +70,7 @@ def run(args) -> int:
             out = renderer.render(points, colors, batch)
             write_frames(tmp, rgb=out.rgb, depth=out.depth, mask=out.mask, start=start)
             coverage.append(out.mask.float().mean(dim=(1, 2, 3)).cpu())  # [n]
-        write_frames(tmp, cameras=cameras)
+        write_trajectory(tmp / CAMERAS_FILE, cameras)
         dump_config(cfg, tmp / "config.yaml")
     cover = torch.cat(coverage)  # [T]
     print(f"rendered {len(cameras)} frames of {cameras.width}x{cameras.height} from {len(points)} points "

@@ -85,9 +85,14 @@ def make_moge(cfg: DepthConfig, image_path=None, depth_path=None, device=None) -
 
 
 def make_auto(cfg: DepthConfig, image_path=None, depth_path=None, device=None) -> DepthEstimator:
+    """Explicit choices first: a depth file (--depth / depth.file), then a named model (--depth-model /
+    depth.model: an error when it is not found, never silently replaced); then a sidecar next to the
+    image, the model of the environment variable, and a well-known model in the local cache."""
     path = _explicit_file(cfg, depth_path)
     if path is not None:
         return FileDepthEstimator(path, cfg)
+    if cfg.model:
+        return _learned(_requested_learned(cfg, None), cfg, device)
     if image_path is not None and cfg.sidecar:
         sidecar = find_sidecar(image_path)
         if sidecar is not None:
