@@ -31,6 +31,7 @@ import torch
 
 from voyager_pipe.camera.cameras import Cameras
 from voyager_pipe.config import PipelineConfig, config_to_dict, dump_config
+from voyager_pipe.device import resolve_device
 from voyager_pipe.errors import InputError
 from voyager_pipe.world.state import StateWriter, has_state, load_state
 
@@ -52,15 +53,6 @@ class WorldPipelineOutput:
         total = self.timings.get("total", 0.0)
         return (f"{self.num_frames} frames in {self.num_clips} clip(s) with '{self.backend}' -> {self.out_dir} "
                 f"in {total:.1f} s ({total / max(self.num_frames, 1):.2f} s/frame), {self.num_points} points in world.ply")
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        return torch.device(name)
-    except RuntimeError:
-        raise InputError(f"device: {name!r} is not a torch device (auto, cpu, cuda, cuda:1, ...)") from None
 
 
 class WorldPipeline:
@@ -91,7 +83,7 @@ class WorldPipeline:
         from voyager_pipe.depth import estimate_depth
         from voyager_pipe.generate.registry import get_generator
         from voyager_pipe.generate.scheduler import ClipScheduler
-        from voyager_pipe.io.atomic import output_dir
+        from voyager_pipe.io.atomic import check_output_dir, output_dir, partial_path
         from voyager_pipe.io.images import read_image
         from voyager_pipe.render import get_renderer
         from voyager_pipe.world import WorldCache
@@ -102,12 +94,13 @@ class WorldPipeline:
 
         # 1. check inputs (nothing is written before they all pass)
         out_dir = Path(out_dir)
-        partial = out_dir.with_name(out_dir.name + ".partial")
         rgb0 = read_image(image)  # [3, H, W]
         height, width = rgb0.shape[-2:]
         cameras = self._read_cameras(trajectory, width, height)
-        if out_dir.exists() and not overwrite and not resume:
-            raise InputError(f"{out_dir}: output folder exists; pass --overwrite or choose another --out")
+        inputs = [image, depth, cfg.depth.file, cfg.depth.model,
+                  None if isinstance(trajectory, Cameras) else trajectory]
+        check_output_dir(out_dir, inputs, overwrite=overwrite, resume=resume)
+        partial = partial_path(out_dir)
         if resume and not has_state(partial / STATE_DIR):
             raise InputError(f"{partial}: nothing to resume (no interrupted run of this output folder)")
         generator = self._generator if self._generator is not None else get_generator(cfg, self.device)
@@ -119,7 +112,7 @@ class WorldPipeline:
         estimate = estimate_depth(rgb0, cfg.depth, image_path=image, depth_path=depth, device=self.device)
         depth0 = torch.where(estimate.valid, estimate.depth, torch.zeros_like(estimate.depth)).float()  # [1, H, W]
         if not bool(estimate.valid.any()):
-            raise InputError(f"{depth or image}: depth has no valid pixel (all NaN, inf, zero or negative)")
+            raise InputError(f"{estimate.source.partition(':')[2] or image}: depth has no valid pixel (all NaN, inf, zero or negative)")
         timings["depth"] = time.perf_counter() - t
 
         # 3. world cache from the image, taken by trajectory camera 0 (depthless pixels: far layer)
@@ -129,13 +122,11 @@ class WorldPipeline:
         if resume:
             state, loaded = self._load_state(partial / STATE_DIR, cache, len(cameras))
         else:
-            if partial.exists():
-                shutil.rmtree(partial)
             cache.update(rgb0[None], depth0[None], cameras[0], frame_ids=[0])
 
         # 4. clips
         rng = torch.Generator(device=generator.device).manual_seed(cfg.seed)
-        with output_dir(out_dir, keep_partial=True) as folder:
+        with output_dir(out_dir, keep_partial=True, inputs=inputs, overwrite=overwrite, resume=resume) as folder:
             from voyager_pipe.io.frames import write_frames
 
             stores = {"geometry": cache.geometry, "background": cache.background}

@@ -119,9 +119,10 @@ class VoyagerGenerator:
     def from_config(cls, vcfg: "VoyagerConfig", generate: "GenerateConfig",
                     device: torch.device | str | None = None) -> "VoyagerGenerator":
         """Load the converted model of ``vcfg.model_dir`` with its memory options (``generate.shift`` for the schedule)."""
-        from voyager_pipe.models.loading import ComponentPlacer, configure_components, load_components, resolve_device
+        from voyager_pipe.device import resolve_device
+        from voyager_pipe.models.loading import ComponentPlacer, configure_components, load_components
 
-        device = resolve_device(vcfg.device or (str(device) if device is not None else "auto"))
+        device = resolve_device(device)
         components = load_components(vcfg, device)
         configure_components(components, vcfg)
         placer = ComponentPlacer({"transformer": components.transformer, "vae": components.vae}, device, vcfg.offload)

@@ -44,6 +44,7 @@ from typing import Callable, Iterable, Literal
 
 import torch
 
+from voyager_pipe.device import DTYPES
 from voyager_pipe.errors import InputError, MissingDependencyError
 from voyager_pipe.models.official_layout import (
     TRANSFORMER_CONTEXT_FILE,
@@ -67,7 +68,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 MODEL_INDEX = "model_index.json"
 FORMAT_NAME = "voyager_pipe.diffusers"
 FORMAT_VERSION = 1
