@@ -153,22 +153,24 @@ def test_warp_is_a_clip_generator_and_denoise_follows_the_oracle_path():
     gen = WarpGenerator()
     assert isinstance(gen, ClipGenerator)
     cond = _condition()
-    x0 = gen.clean_estimate(cond)
+    prepared = gen.prepare(cond)
+    x0 = prepared.estimate
+    assert prepared.condition is cond
     # keeps rendered pixels exactly, fills holes with finite positive depth
     keep = cond.mask.expand(-1, 3, -1, -1)
     assert torch.equal(x0[:, :3][keep], cond.rgb[keep]) and bool((x0[:, 3] > 0).all())
     g = torch.Generator().manual_seed(0)
     noise = gen.noise_like(torch.empty(gen.latent_shape(3, 12, 16)), g)
     steps_seen = []
-    out = gen.denoise(noise, cond, 1.0, 0.0, 4, g, callback=lambda i, n: steps_seen.append(i))
+    out = gen.denoise(noise, prepared, 1.0, 0.0, 4, g, callback=lambda i, n: steps_seen.append(i))
     torch.testing.assert_close(out, x0)
     assert steps_seen == [0, 1, 2, 3]
     # the closed form equals Euler integration with the oracle velocity, also to an intermediate sigma
     x = add_noise(x0, noise, 0.7)
-    ours = gen.denoise(x, cond, 0.7, 0.3, 5)
+    ours = gen.denoise(x, prepared, 0.7, 0.3, 5)
     ref = euler_sample(x, _oracle(x0), flow_sigmas(0.7, 0.3, 5, 7.0))
     torch.testing.assert_close(ours, ref, atol=1e-5, rtol=1e-5)
-    rgb, depth = gen.decode(gen.encode(cond.rgb, cond.depth, cond), cond)
+    rgb, depth = gen.decode(gen.encode(cond.rgb, cond.depth, prepared), prepared)
     assert torch.equal(rgb, cond.rgb) and torch.equal(depth, cond.depth)
 
 

@@ -51,11 +51,11 @@ def test_protocol_and_shapes():
 def test_cfg_batched_equals_two_separate_passes():
     gen = _generator(guidance_scale=6.0)
     cond = _condition()
-    prepared = gen._prepare(cond)
-    x = torch.randn(1, 16, *prepared.condition.shape[2:], generator=torch.Generator().manual_seed(3))  # [1, 16, t, h, w]
+    prepared = gen.prepare(cond)
+    x = torch.randn(1, 16, *prepared.condition_latent.shape[2:], generator=torch.Generator().manual_seed(3))  # [1, 16, t, h, w]
     batched = gen.velocity(x, prepared, 0.7, gen._text)
     assert gen.model_calls == 1  # one forward for both passes
-    model_input = torch.cat([x, prepared.reference, prepared.first_frame, prepared.condition, prepared.visibility], dim=1)
+    model_input = torch.cat([x, prepared.reference, prepared.first_frame, prepared.condition_latent, prepared.visibility], dim=1)
     separate = []
     for prompt in (gen._text.negative, gen._text.positive):  # each alone, unpadded
         separate.append(gen.transformer(hidden_states=model_input, timestep=torch.tensor([700.0]),
@@ -74,14 +74,14 @@ def test_model_input_layout_50_channels():
 
     gen.transformer.register_forward_pre_hook(grab, with_kwargs=True)
     shape = gen.latent_shape(cond.num_frames, SIZE, SIZE)
-    gen.denoise(torch.zeros(shape), cond, 0.5, 0.0, 1)
+    gen.denoise(torch.zeros(shape), gen.prepare(cond), 0.5, 0.0, 1)
     x = seen["x"]  # [1, 50, T_lat, h, w]
     assert x.shape[:3] == (1, 50, shape[0])
-    prepared = gen._prepare(cond)
+    prepared = gen.prepare(cond)
     assert torch.equal(x[0, 16:32, 1:], torch.zeros_like(x[0, 16:32, 1:]))  # reference latent in frame 0 only
     assert torch.equal(x[0, 16:32, :1], prepared.reference[0, :, :1])
     assert torch.all(x[0, 32, 0] == 1) and torch.all(x[0, 32, 1:] == 0)  # first-frame mask
-    assert torch.equal(x[0, 33:49], prepared.condition[0])
+    assert torch.equal(x[0, 33:49], prepared.condition_latent[0])
     assert set(x[0, 49].unique().tolist()) <= {-1.0, 1.0}
     assert torch.all(x[0, 49, :, 2:4] == 1)  # the separator band's latent rows are always known
 
@@ -89,8 +89,9 @@ def test_model_input_layout_50_channels():
 def test_decode_returns_all_frames_and_real_depth():
     gen = _generator()
     cond = _condition(frames=9)
-    latents = gen.encode(cond.rgb, cond.depth, cond)  # [3, 16, 6, 2]
-    rgb, depth = gen.decode(latents, cond)
+    prepared = gen.prepare(cond)
+    latents = gen.encode(cond.rgb, cond.depth, prepared)  # [3, 16, 6, 2]
+    rgb, depth = gen.decode(latents, prepared)
     assert rgb.shape == (9, 3, SIZE, SIZE) and depth.shape == (9, 1, SIZE, SIZE)  # 1 + (3 - 1) * 4, none dropped
     assert torch.all((rgb >= 0) & (rgb <= 1))
     # depth maps back inside each frame's [p2, p98] inverse-depth range: between the condition's extremes

@@ -28,7 +28,7 @@ from voyager_pipe.options import option
 
 
 from voyager_pipe.depth.config import DepthConfig
-from voyager_pipe.generate.config import GenerateConfig
+from voyager_pipe.generate.config import GenerateConfig, WarpConfig
 from voyager_pipe.metrics.config import EvalConfig
 from voyager_pipe.models.config import VoyagerConfig
 from voyager_pipe.render.config import RenderConfig
@@ -52,6 +52,7 @@ class PipelineConfig:
     render: RenderConfig = field(default_factory=RenderConfig)
     cache: CacheConfig = field(default_factory=CacheConfig)
     generate: GenerateConfig = field(default_factory=GenerateConfig)
+    warp: WarpConfig = field(default_factory=WarpConfig)
     voyager: VoyagerConfig = field(default_factory=VoyagerConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     output: OutputConfig = field(default_factory=OutputConfig)

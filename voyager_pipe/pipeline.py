@@ -89,7 +89,7 @@ class WorldPipeline:
     ) -> WorldPipelineOutput:
         """Run ``gen``. ``on_clip_done(clip_index)`` is called after each clip's state is saved."""
         from voyager_pipe.depth import estimate_depth
-        from voyager_pipe.generate.base import get_generator, resolve_backend_name
+        from voyager_pipe.generate.registry import get_generator, resolve_backend_name
         from voyager_pipe.generate.scheduler import ClipScheduler
         from voyager_pipe.io.atomic import output_dir
         from voyager_pipe.io.images import read_image

@@ -32,6 +32,12 @@ class GenerateConfig:
     sigma_refine: float = option(0.3, "noise injected before the refinement pass over a fused clip (0 = no refinement)")
     refine_steps: int = option(5, "steps of the refinement pass")
     diffusion_forcing: bool = option(False, "denoise overlap frames from sigma_init while new frames start at 1 (backends with per-frame sigma only)")
-    inpaint_radius: int = option(3, "warp backend: OpenCV inpainting radius in pixels")
-    inpaint_method: Literal["telea", "ns"] = option("telea", "warp backend: OpenCV inpainting method")
     progress: bool = option(True, "show progress bars (per clip and per denoising step)")
+
+
+@dataclass
+class WarpConfig:
+    """Settings of the weight-free ``warp`` backend (read only by :mod:`voyager_pipe.generate.warp`)."""
+
+    inpaint_radius: int = option(3, "OpenCV inpainting radius in pixels")
+    inpaint_method: Literal["telea", "ns"] = option("telea", "OpenCV inpainting method")

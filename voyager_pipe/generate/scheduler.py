@@ -222,6 +222,7 @@ class ClipScheduler:
             frame_indices=frame_ids,
         )  # rgb [T, 3, H, W]
         t = self._tick("render", t)
+        prepared = gen.prepare(condition)
 
         # 2. latents: noise, with the overlap initialised from the previous clip
         shape = gen.latent_shape(plan.length, cameras.height, cameras.width)
@@ -232,7 +233,7 @@ class ClipScheduler:
         if plan.overlap > 0 and state.carry_rgb is not None:
             n_ov = num_latent_frames(plan.overlap, gen.temporal_compression)
             previous = gen.encode(state.carry_rgb.to(gen.device), state.carry_depth.to(gen.device),
-                                  condition[: plan.overlap])  # [n_ov, C, h, w]
+                                  prepared)  # [n_ov, C, h, w]
             x = noise.clone()
             x[:n_ov] = add_noise(previous, noise[:n_ov], cfg.sigma_init)
             if cfg.diffusion_forcing and gen.supports_per_frame_sigma:
@@ -243,18 +244,18 @@ class ClipScheduler:
         steps_total = cfg.steps + (cfg.refine_steps if previous is not None and cfg.sigma_refine > 0 else 0)
         with tqdm(total=steps_total, desc=f"clip {plan.index}", unit="step", leave=False, disable=not cfg.progress) as bar:
             step = lambda i, n: bar.update(1)  # noqa: E731
-            latents = gen.denoise(x, condition, 1.0, 0.0, cfg.steps, rng, per_frame_sigma=per_frame_sigma, callback=step)
+            latents = gen.denoise(x, prepared, 1.0, 0.0, cfg.steps, rng, per_frame_sigma=per_frame_sigma, callback=step)
 
             # 4. average the overlap with the previous clip, then refine the fused clip
             if previous is not None:
                 latents = fuse_overlap(latents, previous)  # [T_lat, C, h, w]
                 if cfg.sigma_refine > 0 and cfg.refine_steps > 0:
                     refine_noise = gen.noise_like(latents, rng)  # [T_lat, C, h, w]
-                    latents = gen.denoise(add_noise(latents, refine_noise, cfg.sigma_refine), condition,
+                    latents = gen.denoise(add_noise(latents, refine_noise, cfg.sigma_refine), prepared,
                                           cfg.sigma_refine, 0.0, cfg.refine_steps, rng, callback=step)
 
         # 5. decode (drop padded frames)
-        rgb, depth = gen.decode(latents, condition)  # [T, 3, H, W], [T, 1, H, W]
+        rgb, depth = gen.decode(latents, prepared)  # [T, 3, H, W], [T, 1, H, W]
         rgb, depth = rgb[: plan.num_real].float().cpu(), depth[: plan.num_real].float().cpu()
         t = self._tick("generator", t)
 

@@ -11,7 +11,8 @@ batch of two, combined with ``v = v_uncond + g * (v_cond - v_uncond)``.
 
 Latents handed to the scheduler are ``[T_lat, 16, h, w]`` float32 with ``h = (2H + 16) / 8``,
 ``w = W / 8``: only the 16 generated channels; the conditioning channels are rebuilt from the
-:class:`ClipCondition` (and cached per condition, so a refinement pass does not re-encode).
+:class:`ClipCondition` once per clip by :meth:`VoyagerGenerator.prepare` and kept on the returned
+handle, so a refinement pass does not re-encode.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from voyager_pipe.errors import InputError
-from voyager_pipe.generate.base import ClipCondition, StepCallback, num_latent_frames
+from voyager_pipe.generate.base import ClipCondition, PreparedClip, StepCallback, num_latent_frames
 from voyager_pipe.generate.sampler import flow_sigmas
 from voyager_pipe.models.conditions import (
     DepthRange,
@@ -40,7 +41,7 @@ from voyager_pipe.models.conditions import (
 from voyager_pipe.models.text import PromptEmbeddings, TextConditioning, pad_to_length
 
 if TYPE_CHECKING:  # pragma: no cover
-    from voyager_pipe.config import PipelineConfig
+    from voyager_pipe.generate.config import GenerateConfig
     from voyager_pipe.models.config import VoyagerConfig
 
 
@@ -50,13 +51,13 @@ I2V_STABILITY_NOISE = 0.999
 
 
 @dataclass
-class _Prepared:
+class VoyagerPreparedClip(PreparedClip):
     """Conditioning channels of one clip in the transformer's layout ``[1, C, T_lat, h, w]``."""
 
     reference: torch.Tensor  # [1, 16, T_lat, h, w] reference latent in frame 0, zeros after
     reference_full: torch.Tensor  # [1, 16, 1, h, w] the reference latent (i2v stability init)
     first_frame: torch.Tensor  # [1, 1, T_lat, h, w] 1 in frame 0, 0 after
-    condition: torch.Tensor  # [1, 16, T_lat, h, w] latent of the rendered RGB-D composite
+    condition_latent: torch.Tensor  # [1, 16, T_lat, h, w] latent of the rendered RGB-D composite
     visibility: torch.Tensor  # [1, 1, T_lat, h, w] +1 known / -1 unknown
     depth_range: DepthRange  # per condition frame (model resolution)
 
@@ -109,17 +110,16 @@ class VoyagerGenerator:
         self.show_progress = show_progress
         self.scaling_factor = float(getattr(vae.config, "scaling_factor", 0.476986))
         self.spatial_compression = int(getattr(vae, "spatial_compression_ratio", 8))
-        self._cache: list[tuple[ClipCondition, _Prepared]] = []
         self.model_calls = 0  # transformer forwards (for benchmarks and tests)
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def from_config(cls, config: "PipelineConfig", device: torch.device | str | None = None) -> "VoyagerGenerator":
-        """Load the converted model of ``config.voyager.model_dir`` with the config's memory options."""
+    def from_config(cls, vcfg: "VoyagerConfig", generate: "GenerateConfig",
+                    device: torch.device | str | None = None) -> "VoyagerGenerator":
+        """Load the converted model of ``vcfg.model_dir`` with its memory options (``generate.shift`` for the schedule)."""
         from voyager_pipe.models.loading import ComponentPlacer, configure_components, load_components, resolve_device
 
-        vcfg = config.voyager
-        device = resolve_device(vcfg.device or (str(device) if device is not None else config.device))
+        device = resolve_device(vcfg.device or (str(device) if device is not None else "auto"))
         components = load_components(vcfg, device)
         configure_components(components, vcfg)
         placer = ComponentPlacer({"transformer": components.transformer, "vae": components.vae}, device, vcfg.offload)
@@ -129,7 +129,7 @@ class VoyagerGenerator:
                 raise InputError("voyager.height / voyager.width: set both or neither")
             size = (vcfg.height, vcfg.width)
         return cls(components.transformer, components.vae, make_text_provider(vcfg, device),
-                   guidance_scale=vcfg.guidance_scale, shift=config.generate.shift,
+                   guidance_scale=vcfg.guidance_scale, shift=generate.shift,
                    i2v_stability=vcfg.i2v_stability, device=device, placer=placer, size=size)
 
     # ------------------------------------------------------------------ protocol: shapes / noise
@@ -145,41 +145,41 @@ class VoyagerGenerator:
         return noise.to(latents.device, latents.dtype)
 
     # ------------------------------------------------------------------ protocol: VAE
-    def encode(self, rgb: torch.Tensor, depth: torch.Tensor, condition: ClipCondition) -> torch.Tensor:
-        """RGB-D frames -> clean latents ``[T_lat, 16, h, w]``; depth normalised with the condition's ranges."""
+    def encode(self, rgb: torch.Tensor, depth: torch.Tensor, prepared: VoyagerPreparedClip) -> torch.Tensor:
+        """RGB-D frames -> clean latents ``[T_lat, 16, h, w]``; depth normalised with the clip's first frames' ranges."""
         rgb, depth = self._resize_frames(rgb, depth)  # [T, 3, H, W], [T, 1, H, W]
-        depth_range = _slice_range(self._depth_range(condition), depth.shape[0])
+        depth_range = _slice_range(prepared.depth_range, depth.shape[0])
         normalized = _normalize_with(depth, depth_range)  # [T, 1, H, W]
         composite = compose(rgb.float() * 2 - 1, (normalized * 2 - 1).expand(-1, 3, -1, -1))  # [T, 3, 2H+16, W]
         latents = self._vae_encode(composite)  # [1, 16, T_lat, h, w]
         return latents[0].permute(1, 0, 2, 3).contiguous()  # [T_lat, 16, h, w]
 
-    def decode(self, latents: torch.Tensor, condition: ClipCondition) -> tuple[torch.Tensor, torch.Tensor]:
+    def decode(self, latents: torch.Tensor, prepared: VoyagerPreparedClip) -> tuple[torch.Tensor, torch.Tensor]:
         """Latents -> ALL frames: ``rgb [T, 3, H, W]`` in [0, 1] and z-depth ``[T, 1, H, W]``."""
         z = latents.permute(1, 0, 2, 3)[None] / self.scaling_factor  # [1, 16, T_lat, h, w]
         with torch.no_grad(), self.placer.use("vae") as vae:
             frames = vae.decode(z.to(self.device, vae.dtype), return_dict=False)[0]  # [1, 3, T, 2H+16, W]
         frames = (frames[0].permute(1, 0, 2, 3).float() / 2 + 0.5).clamp(0, 1)  # [T, 3, 2H+16, W]
         rgb, depth_normalized = split_composite(frames)  # [T, 3, H, W], [T, 1, H, W]
-        depth = depth_from_normalized(depth_normalized, _slice_range(self._depth_range(condition), frames.shape[0]))  # [T, 1, H, W]
-        return self._resize_back(rgb, depth, condition)
+        depth = depth_from_normalized(depth_normalized, _slice_range(prepared.depth_range, frames.shape[0]))  # [T, 1, H, W]
+        return self._resize_back(rgb, depth, prepared.condition)
 
     # ------------------------------------------------------------------ protocol: sampling
     @torch.no_grad()
-    def denoise(self, latents: torch.Tensor, condition: ClipCondition, sigma_from: float, sigma_to: float,
+    def denoise(self, latents: torch.Tensor, prepared: VoyagerPreparedClip, sigma_from: float, sigma_to: float,
                 steps: int, generator: Optional[torch.Generator] = None,
                 per_frame_sigma: Optional[torch.Tensor] = None, callback: Optional[StepCallback] = None) -> torch.Tensor:
         """Euler flow matching from ``sigma_from`` to ``sigma_to`` (CFG batched); ``[T_lat, 16, h, w]`` in and out."""
         if per_frame_sigma is not None:
             raise NotImplementedError("the Voyager transformer takes one timestep per clip (supports_per_frame_sigma=False)")
-        prepared = self._prepare(condition)
         x = latents.permute(1, 0, 2, 3)[None].to(self.device, torch.float32)  # [1, 16, T_lat, h, w]
-        if x.shape[2] != prepared.condition.shape[2] or x.shape[3:] != prepared.condition.shape[3:]:
-            raise ValueError(f"latents {tuple(latents.shape)} do not match the condition {tuple(prepared.condition.shape)}")
+        expected = prepared.condition_latent.shape  # [1, 16, T_lat, h, w]
+        if x.shape[2] != expected[2] or x.shape[3:] != expected[3:]:
+            raise ValueError(f"latents {tuple(latents.shape)} do not match the condition {tuple(expected)}")
         if self.i2v_stability and sigma_from >= 1.0:
             x = I2V_STABILITY_NOISE * x + (1 - I2V_STABILITY_NOISE) * prepared.reference_full  # [1, 16, T_lat, h, w]
         sigmas = flow_sigmas(sigma_from, sigma_to, steps, self.shift).double().tolist()  # [steps+1]
-        text = self._text_conditioning(condition)
+        text = self._text_conditioning(prepared.condition)
         progress = _progress(steps, self.show_progress)
         for i in range(steps):
             velocity = self.velocity(x, prepared, sigmas[i], text)  # [1, 16, T_lat, h, w]
@@ -190,9 +190,9 @@ class VoyagerGenerator:
         progress.close()
         return x[0].permute(1, 0, 2, 3).to(latents.dtype)  # [T_lat, 16, h, w]
 
-    def velocity(self, x: torch.Tensor, prepared: _Prepared, sigma: float, text: TextConditioning) -> torch.Tensor:
+    def velocity(self, x: torch.Tensor, prepared: VoyagerPreparedClip, sigma: float, text: TextConditioning) -> torch.Tensor:
         """Guided velocity at noise level ``sigma`` for ``x [1, 16, T_lat, h, w]`` (one batched forward)."""
-        model_input = torch.cat([x, prepared.reference, prepared.first_frame, prepared.condition,
+        model_input = torch.cat([x, prepared.reference, prepared.first_frame, prepared.condition_latent,
                                  prepared.visibility], dim=1)  # [1, 50, T_lat, h, w]
         use_cfg = self.guidance_scale != 1.0 and text.negative is not None
         prompts = [text.negative, text.positive] if use_cfg else [text.positive]  # reference order: uncond, cond
@@ -223,19 +223,8 @@ class VoyagerGenerator:
             self._text = self._text_source(condition.reference_rgb)
         return self._text
 
-    def _depth_range(self, condition: ClipCondition) -> DepthRange:
-        """Per-frame inverse-depth ranges of the condition's render (no VAE work)."""
-        for cached_condition, prepared in self._cache:
-            if _same_condition(cached_condition, condition):
-                return prepared.depth_range
-        _, depth, mask = self._resize_condition(condition)  # [T, 1, H, W] x2
-        return normalize_depth(depth, mask & (depth > 0))[1]
-
-    def _prepare(self, condition: ClipCondition) -> _Prepared:
-        """Encode the clip's condition once (cached on the condition's tensors)."""
-        for cached_condition, prepared in self._cache:
-            if _same_condition(cached_condition, condition):
-                return prepared
+    def prepare(self, condition: ClipCondition) -> VoyagerPreparedClip:
+        """Encode the clip's condition and reference once (the handle the other calls of this clip take)."""
         rgb, depth, mask = self._resize_condition(condition)  # [T, 3, H, W], [T, 1, H, W], [T, 1, H, W]
         frames = prepare_condition(rgb, depth, mask)
         condition_latent = self._vae_encode(frames.composite)  # [1, 16, T_lat, h, w]
@@ -248,11 +237,11 @@ class VoyagerGenerator:
         reference[:, :, :1] = reference_latent
         first_frame = torch.zeros_like(visibility)  # [1, 1, T_lat, h, w]
         first_frame[:, :, 0] = 1.0
-        prepared = _Prepared(reference=reference, reference_full=reference_latent.expand(-1, -1, num_latents, -1, -1),
-                             first_frame=first_frame, condition=condition_latent,
-                             visibility=visibility.to(condition_latent.dtype), depth_range=frames.depth_range)
-        self._cache = ([(condition, prepared)] + self._cache)[:2]
-        return prepared
+        return VoyagerPreparedClip(
+            condition=condition, reference=reference,
+            reference_full=reference_latent.expand(-1, -1, num_latents, -1, -1), first_frame=first_frame,
+            condition_latent=condition_latent, visibility=visibility.to(condition_latent.dtype),
+            depth_range=frames.depth_range)
 
     def _reference_image(self, condition: ClipCondition, rgb: torch.Tensor, depth: torch.Tensor,
                          mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -328,18 +317,6 @@ def make_text_provider(vcfg: "VoyagerConfig", device: torch.device) -> Callable[
                                      encoder_id=encoder_id, encoder_factory=factory)
 
     return provider
-
-
-def _same_condition(a: ClipCondition, b: ClipCondition) -> bool:
-    """Same frames: the same tensors (storage, offset, shape) and the same frame indices."""
-    def same(x: torch.Tensor, y: torch.Tensor) -> bool:
-        return x is y or (x.data_ptr() == y.data_ptr() and x.shape == y.shape and x.stride() == y.stride()
-                          and x.storage_offset() == y.storage_offset())
-    if not (same(a.rgb, b.rgb) and same(a.depth, b.depth) and same(a.mask, b.mask)):
-        return False
-    if (a.frame_indices is None) != (b.frame_indices is None):
-        return False
-    return a.frame_indices is None or bool(torch.equal(a.frame_indices, b.frame_indices))
 
 
 def _slice_range(depth_range: DepthRange, num_frames: int) -> DepthRange:
