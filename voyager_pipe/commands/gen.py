@@ -21,12 +21,16 @@ def register(subparsers) -> None:
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run of the same --out after its last finished clip")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    parser.add_argument("--export", metavar="FORMATS",
+                        help="after the run, export it (comma-separated: mesh,gaussians,colmap,nerfstudio) into OUT/export/ "
+                             "with the defaults of `voyager-pipe export`")
     add_config_args(parser)
     parser.set_defaults(func=run)
 
 
 def run(args) -> int:
     from voyager_pipe.config import load_config
+    from voyager_pipe.export import export_formats_into_run, parse_formats
     from voyager_pipe.pipeline import WorldPipeline
 
     overrides = list(args.overrides)
@@ -39,7 +43,10 @@ def run(args) -> int:
     if args.no_progress:
         overrides.append("generate.progress=false")
     config = load_config(args.config, overrides)
+    export_formats = parse_formats(args.export) if args.export else []  # checked before the run
     pipeline = WorldPipeline(config)
     output = pipeline(args.image, args.traj, args.out, depth=args.depth, resume=args.resume, overwrite=args.overwrite)
     print(f"voyager-pipe gen: {output.summary()}")
+    if export_formats:
+        export_formats_into_run(output.out_dir, export_formats, progress=not args.no_progress)
     return 0
