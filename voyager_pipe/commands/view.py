@@ -32,7 +32,7 @@ def run(args) -> int:
     start = time.perf_counter()
     run_folder = read_run_folder(args.run_dir, max_points=args.max_points)
     viewer = WorldViewer(host=args.host, port=args.port, max_points=args.max_points, title=f"voyager-pipe view {args.run_dir}")
-    viewer.show_run(run_folder)
+    viewer.show_run(run_folder, wait=False)  # frame images keep loading in the background
     print(viewer.access_hint())
     print(f"  {run_folder.num_frames} frames, {min(run_folder.total_points, args.max_points):,} of "
           f"{run_folder.total_points:,} points, ready in {time.perf_counter() - start:.1f} s; Ctrl+C to stop", flush=True)

@@ -2,8 +2,9 @@
 and a 3D Gaussian Splatting ``.ply`` (the property layout of the original 3DGS code).
 
 They are looked for in the run folder itself and in its ``export/`` and ``exports/`` subfolders;
-the kind of a ``.ply`` is told by its header (faces -> mesh, ``f_dc_0`` -> Gaussians). Absent
-exports are simply not shown.
+the kind of a ``.ply`` is told by its header (faces -> mesh, ``f_dc_0`` -> Gaussians). The names
+``gen --export`` writes (``export/mesh.ply``, ``export/gaussians.ply``) come first. Absent exports
+are simply not shown.
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ def _ply_header(path: Path) -> str:
 
 def find_exports(run_dir: Path) -> dict[str, Path]:
     """``{"mesh": path, "gaussians": path}`` for the first of each kind found (sorted by name)."""
-    found: dict[str, Path] = {}
+    from voyager_pipe.export import DEFAULT_NAMES
+
+    found = {kind: run_dir / DEFAULT_NAMES[kind] for kind in ("mesh", "gaussians") if (run_dir / DEFAULT_NAMES[kind]).is_file()}
     for sub in _SUBFOLDERS:
         folder = run_dir / sub
         if not folder.is_dir():

@@ -106,6 +106,11 @@ def resize_to_height(image: np.ndarray, height: int, nearest: bool = False) -> n
     return cv2.resize(image, (width, height), interpolation=cv2.INTER_NEAREST if nearest else cv2.INTER_AREA)
 
 
+def thumbnail(rgb: np.ndarray, width: int = THUMBNAIL_WIDTH) -> np.ndarray:
+    """``[H, W, 3]`` uint8 scaled to ``width`` columns (the frustum image)."""
+    return resize_to_height(rgb, max(1, round(rgb.shape[0] * width / rgb.shape[1])))
+
+
 def frame_panel(rgb: np.ndarray, depth: np.ndarray | None, mask: np.ndarray | None,
                 height: int = PANEL_HEIGHT) -> np.ndarray:
     """RGB | colourised depth | mask side by side, ``[height, 3 * w + 4, 3]`` uint8.
@@ -157,9 +162,7 @@ class FrameFiles:
 
     def thumbnail(self, index: int, width: int = THUMBNAIL_WIDTH) -> np.ndarray | None:
         rgb = self.rgb(index)
-        if rgb is None:
-            return None
-        return resize_to_height(rgb, max(1, round(rgb.shape[0] * width / rgb.shape[1])))
+        return None if rgb is None else thumbnail(rgb, width)
 
     def panel(self, index: int, height: int = PANEL_HEIGHT) -> np.ndarray | None:
         import cv2

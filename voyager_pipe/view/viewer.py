@@ -56,12 +56,12 @@ def import_viser():
     return viser
 
 
-def check_port_free(host: str, port: int) -> None:
-    """InputError (one line) when ``host:port`` cannot be bound; port 0 means "any free port"."""
+def check_port_free(host: str, port: int, flag: str = "--port") -> None:
+    """InputError (one line, naming the option ``flag``) when ``host:port`` cannot be bound; port 0 means "any free port"."""
     if port == 0:
         return
     if not 0 < port < 65536:
-        raise InputError(f"--port: {port} is not a TCP port (1..65535)")
+        raise InputError(f"{flag}: {port} is not a TCP port (1..65535)")
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
@@ -72,8 +72,8 @@ def check_port_free(host: str, port: int) -> None:
         try:
             probe.bind(address)
         except OSError as exc:
-            raise InputError(f"--port {port}: {host}:{port} is in use or cannot be bound ({exc.strerror}); "
-                             "choose another --port") from None
+            raise InputError(f"{flag} {port}: {host}:{port} is in use or cannot be bound ({exc.strerror}); "
+                             f"choose another {flag}") from None
 
 
 class WorldViewer:
@@ -83,19 +83,20 @@ class WorldViewer:
         host, port: where to listen (port 0: any free port; a port in use is an InputError).
         max_points: point budget of the displayed cloud (and of displayed Gaussians).
         title: label of the GUI panel.
+        port_flag: the command-line option named in errors about the port.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 8080, max_points: int = 1_000_000,
-                 title: str = "voyager-pipe"):
+                 title: str = "voyager-pipe", port_flag: str = "--port"):
         if max_points < 1:
             raise InputError(f"--max-points: must be >= 1, got {max_points}")
         viser = import_viser()
-        check_port_free(host, port)
+        check_port_free(host, port, port_flag)
         with contextlib.redirect_stdout(io.StringIO()):  # viser prints its own banner; we print one URL line
             self.server = viser.ViserServer(host=host, port=port, label=title, verbose=False)
         if port and self.server.get_port() != port:  # lost a race for the port: viser moved to the next one
             self.server.stop()
-            raise InputError(f"--port {port}: {host}:{port} is in use; choose another --port")
+            raise InputError(f"{port_flag} {port}: {host}:{port} is in use; choose another {port_flag}")
         self.host = host
         self.max_points = max_points
         self.frames: FrameFiles | None = None  # where frame i's images are read for the panel
@@ -110,6 +111,7 @@ class WorldViewer:
         self.frame_index = 0
         self._at_pose = False  # the view sits at the timeline's trajectory pose (frusta hidden)
         self._moved_at = 0.0
+        self._move_on_slider = True  # False while the program (not the user) moves the slider without moving the view
         # What the timeline last sent to the browsers (the pose of frame_index): tests read these.
         self.view_wxyz = np.array([1.0, 0.0, 0.0, 0.0])
         self.view_position = np.zeros(3)
@@ -165,7 +167,7 @@ class WorldViewer:
         self.gui_info = gui.add_markdown("")
         self.gui_overview.on_click(lambda event: self.set_overview())
 
-        self.gui_frame.on_update(lambda event: self._show_frame(int(self.gui_frame.value)))
+        self.gui_frame.on_update(lambda event: self._show_frame(int(self.gui_frame.value), move_view=self._move_on_slider))
         self.gui_point_size.on_update(lambda event: self._set_node(POINTS, point_size=float(self.gui_point_size.value)))
         self.gui_show_frusta.on_update(lambda event: self._update_frusta_visibility())
         for box, name in ((self.gui_show_points, POINTS), (self.gui_show_path, TRAJECTORY),
@@ -283,13 +285,19 @@ class WorldViewer:
         self.gui_show_gaussians.visible = True
 
     # ------------------------------------------------------------------ timeline
-    def set_frame(self, index: int) -> None:
-        """Move the timeline to frame ``index`` (the same path as dragging the slider)."""
+    def set_frame(self, index: int, move_view: bool = True) -> None:
+        """Move the timeline to frame ``index`` (the same path as dragging the slider); ``move_view=False``
+        updates the slider, highlight and panel but leaves the browsers' cameras where they are."""
         index = int(min(max(index, 0), max(self.num_frames - 1, 0)))
-        if int(self.gui_frame.value) != index:
-            self.gui_frame.value = index  # runs _show_frame through the slider's callback
-        else:
-            self._show_frame(index)
+        with self._lock:
+            if int(self.gui_frame.value) != index:
+                self._move_on_slider = move_view
+                try:
+                    self.gui_frame.value = index  # runs _show_frame through the slider's callback
+                finally:
+                    self._move_on_slider = True
+            else:
+                self._show_frame(index, move_view=move_view)
 
     def _show_frame(self, index: int, move_view: bool = True) -> None:
         with self._lock:
@@ -364,21 +372,36 @@ class WorldViewer:
             self._stop.wait(1.0 / max(float(self.gui_fps.value), 1.0))
 
     # ------------------------------------------------------------------ a finished run
-    def show_run(self, run: RunFolder) -> None:
-        """Everything of a run folder: points, frusta with thumbnails, exports, timeline at frame 0."""
+    def show_run(self, run: RunFolder, wait: bool = True) -> None:
+        """Everything of a run folder: points, frusta, exports, timeline at frame 0.
+
+        The frame images (frustum thumbnails, the panel) are read by a background thread; with
+        ``wait=False`` this returns before they are in, so the URL can be printed at once.
+        """
         self.frames = FrameFiles(run.path)
         self.configure_scale(run.xyz, run.cameras)
         self.set_points(run.xyz, run.rgb)
-        thumbnails = [self.frames.thumbnail(i) for i in range(run.num_frames)]
-        self.add_cameras(run.cameras, 0, thumbnails)
+        self.add_cameras(run.cameras, 0)
+        self.gui_fps.value = min(run.fps, 60)
+        self.set_info(run_summary(run))
+        self.set_overview()
+        loader = threading.Thread(target=self._load_run_media, args=(run,), name="viewer-media", daemon=True)
+        loader.start()
+        if wait:
+            loader.join()
+
+    def _load_run_media(self, run: RunFolder) -> None:
+        self._show_frame(self.frame_index, move_view=False)
+        for index in range(run.num_frames):  # frustum images, one file each
+            thumbnail = self.frames.thumbnail(index)
+            with self._lock:
+                if thumbnail is not None and index < self.num_frames:
+                    self._thumbnails[index] = thumbnail
+                    self._add_frustum(index)
         if "mesh" in run.exports:
             self.show_mesh(run.exports["mesh"])
         if "gaussians" in run.exports:
             self.show_gaussians(run.exports["gaussians"])
-        self.gui_fps.value = min(run.fps, 60)
-        self.set_info(run_summary(run))
-        self.set_overview()
-        self._show_frame(0, move_view=False)
 
     def serve_forever(self) -> None:
         """Block until Ctrl+C."""
