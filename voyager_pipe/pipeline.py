@@ -78,8 +78,10 @@ class WorldPipeline:
         resume: bool = False,
         overwrite: bool = False,
         on_clip_done: Optional[Callable[[int], None]] = None,
+        on_clip: Optional[Callable] = None,
     ) -> WorldPipelineOutput:
-        """Run ``gen``. ``on_clip_done(clip_index)`` is called after each clip's state is saved."""
+        """Run ``gen``. ``on_clip_done(clip_index)`` is called after each clip's state is saved;
+        ``on_clip(result, cache, cameras, folder)`` too, with the clip, the cache and the folder (live viewers)."""
         from voyager_pipe.depth import estimate_depth
         from voyager_pipe.generate.registry import get_generator
         from voyager_pipe.generate.scheduler import ClipScheduler
@@ -141,6 +143,8 @@ class WorldPipeline:
                 io_seconds += time.perf_counter() - t
                 if on_clip_done is not None:
                     on_clip_done(result.plan.index)
+                if on_clip is not None:
+                    on_clip(result, cache, cameras, folder)
             timings.update({k: v for k, v in scheduler.timings.items()})
 
             # 5. outputs
