@@ -49,6 +49,7 @@ from voyager_pipe.models.conditions import (
     split_composite,
 )
 from voyager_pipe.models.text import PromptEmbeddings, TextConditioning, pad_to_length
+from voyager_pipe.render.condition import RELEASED_CONDITION
 
 if TYPE_CHECKING:  # pragma: no cover
     from voyager_pipe.generate.config import GenerateConfig
@@ -122,6 +123,7 @@ class VoyagerGenerator:
     name = "voyager"
     temporal_compression = 4
     supports_per_frame_sigma = False
+    condition_render = RELEASED_CONDITION  # half-resolution z-buffer, linear upsampling, sky as a far layer
 
     def __init__(self, transformer: torch.nn.Module, vae: torch.nn.Module,
                  text: TextConditioning | Callable[[torch.Tensor], TextConditioning], *,
@@ -154,10 +156,11 @@ class VoyagerGenerator:
     def from_config(cls, vcfg: "VoyagerConfig", generate: "GenerateConfig",
                     device: torch.device | str | None = None) -> "VoyagerGenerator":
         """Load the converted model of ``vcfg.model_dir`` with its memory options (``generate`` for the schedule)."""
-        from voyager_pipe.models.loading import ComponentPlacer, configure_components, load_components, resolve_device
+        from voyager_pipe.device import resolve_device
+        from voyager_pipe.models.loading import ComponentPlacer, configure_components, load_components
 
         check_sampler(generate.sampler)
-        device = resolve_device(vcfg.device or (str(device) if device is not None else "auto"))
+        device = resolve_device(device)
         components = load_components(vcfg, device)
         configure_components(components, vcfg)
         placer = ComponentPlacer({"transformer": components.transformer, "vae": components.vae}, device, vcfg.offload)

@@ -45,6 +45,7 @@ from typing import Callable, Iterable, Literal
 
 import torch
 
+from voyager_pipe.device import DTYPES
 from voyager_pipe.errors import InputError
 from voyager_pipe.io.atomic import atomic_write_text, output_dir
 from voyager_pipe.models.converted import FORMAT_NAME, FORMAT_VERSION, MODEL_INDEX, vae_tiling_from_official
@@ -68,7 +69,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 
 # ---------------------------------------------------------------- name mapping tables
 # Within one double-stream block (official suffix -> diffusers suffix).

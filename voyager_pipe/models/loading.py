@@ -24,14 +24,7 @@ import torch
 from voyager_pipe.errors import InputError, MissingDependencyError
 from voyager_pipe.models.config import VoyagerConfig
 
-DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
-
-
-def resolve_device(name: Optional[str]) -> torch.device:
-    """``None``/``"auto"`` -> cuda when available, else cpu; otherwise ``torch.device(name)``."""
-    if name in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+from voyager_pipe.device import DTYPES
 
 
 class ComponentPlacer:
