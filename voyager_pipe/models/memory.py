@@ -260,12 +260,14 @@ class VoyagerRuntime:
         backend = check_attention_backend(self.cfg.attention_backend, self.device, _compute_dtype(transformer))
         if backend is not None:
             transformer.set_attention_backend(backend)
-        self._apply_offload()
+        # cache hooks first: offload hooks registered after them wrap them, so a skipped block is still
+        # onloaded and offloaded in order (group offloading's prefetch chain stays intact)
         self.cache_config = make_cache_config(self.cfg, lambda: self._timestep, self.cfg_batched)
         if self.cache_config is not None:
             _register_block_metadata()
             transformer.enable_cache(self.cache_config)
             self._mag_ratios = self.cfg.cache_options.get("mag_ratios")  # as given (diffusers resamples its copy)
+        self._apply_offload()
         self._apply_compile()
 
     # ---------------------------------------------------------------- placement
@@ -278,6 +280,9 @@ class VoyagerRuntime:
                 record_stream=self.device.type == "cuda")
             self._placed.add("transformer")
         elif self.offload in ("model", "sequential"):
+            if self.offload == "sequential" and self.device.type == "cpu":
+                raise InputError("voyager.offload: 'sequential' needs an accelerator device (accelerate's "
+                                 "sequential hooks do not run with a CPU execution device); use 'none' on cpu")
             try:
                 self._pipeline = _OffloadContainer.build(transformer, vae)
                 if self.offload == "model":
@@ -531,7 +536,7 @@ def _cache_state_bytes(cfg: VoyagerConfig, transformer: torch.nn.Module, unit: f
 
 def _vae_activation_bytes(vae: Optional[torch.nn.Module], cfg: VoyagerConfig, frames: int, height: int, width: int) -> float:
     """Rough VAE decode peak: a few full-resolution feature maps of the widest decoder level (tiles if tiling)."""
-    if vae is None:
+    if vae is None or not hasattr(vae, "config"):
         return 0.0
     spatial = int(getattr(vae, "spatial_compression_ratio", 8))
     temporal = int(getattr(vae, "temporal_compression_ratio", 4))
