@@ -11,7 +11,7 @@ from voyager_pipe.camera.cameras import Cameras, intrinsics_from_fov
 from voyager_pipe.errors import InputError
 from voyager_pipe.generate.base import ClipCondition, ClipGenerator, num_latent_frames
 from voyager_pipe.generate.fill import fill_depth_background
-from voyager_pipe.generate.sampler import add_noise, euler_sample, flow_sigmas, scheduler_sample, shift_sigma
+from voyager_pipe.generate.sampler import add_noise, euler_sample, flow_sigmas, sample_flow, shift_sigma
 from voyager_pipe.generate.scheduler import fuse_overlap, plan_clips, resolve_overlap
 from voyager_pipe.generate.warp import WarpGenerator
 
@@ -60,7 +60,7 @@ def test_euler_agrees_with_diffusers_step_for_a_nonlinear_velocity():
     x = torch.randn(2, 3, 4, 4)
     velocity = lambda x, s: torch.sin(3 * x) * (1 + s.view(-1, 1, 1, 1))  # noqa: E731
     ours = euler_sample(x, velocity, flow_sigmas(1.0, 0.0, 6, 5.0))
-    theirs = scheduler_sample(x, velocity, 1.0, 0.0, 6, 5.0)
+    theirs = sample_flow(x, lambda x, s: velocity(x, torch.full((x.shape[0],), s)), flow_sigmas(1.0, 0.0, 6, 5.0))  # diffusers' step
     torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=1e-5)
 
 
@@ -153,22 +153,24 @@ def test_warp_is_a_clip_generator_and_denoise_follows_the_oracle_path():
     gen = WarpGenerator()
     assert isinstance(gen, ClipGenerator)
     cond = _condition()
-    x0 = gen.clean_estimate(cond)
+    prepared = gen.prepare(cond)
+    x0 = prepared.estimate
+    assert prepared.condition is cond
     # keeps rendered pixels exactly, fills holes with finite positive depth
     keep = cond.mask.expand(-1, 3, -1, -1)
     assert torch.equal(x0[:, :3][keep], cond.rgb[keep]) and bool((x0[:, 3] > 0).all())
     g = torch.Generator().manual_seed(0)
     noise = gen.noise_like(torch.empty(gen.latent_shape(3, 12, 16)), g)
     steps_seen = []
-    out = gen.denoise(noise, cond, 1.0, 0.0, 4, g, callback=lambda i, n: steps_seen.append(i))
+    out = gen.denoise(noise, prepared, 1.0, 0.0, 4, g, callback=lambda i, n: steps_seen.append(i))
     torch.testing.assert_close(out, x0)
     assert steps_seen == [0, 1, 2, 3]
     # the closed form equals Euler integration with the oracle velocity, also to an intermediate sigma
     x = add_noise(x0, noise, 0.7)
-    ours = gen.denoise(x, cond, 0.7, 0.3, 5)
+    ours = gen.denoise(x, prepared, 0.7, 0.3, 5)
     ref = euler_sample(x, _oracle(x0), flow_sigmas(0.7, 0.3, 5, 7.0))
     torch.testing.assert_close(ours, ref, atol=1e-5, rtol=1e-5)
-    rgb, depth = gen.decode(gen.encode(cond.rgb, cond.depth, cond), cond)
+    rgb, depth = gen.decode(gen.encode(cond.rgb, cond.depth, prepared), prepared)
     assert torch.equal(rgb, cond.rgb) and torch.equal(depth, cond.depth)
 
 

@@ -16,7 +16,7 @@ import torch
 
 from voyager_pipe.config import load_config
 from voyager_pipe.errors import InputError
-from voyager_pipe.models.loading import build_tiny_components
+from voyager_pipe.testing.voyager import build_tiny_components
 from voyager_pipe.models.config import VoyagerConfig
 from voyager_pipe.models.memory import (
     FP8_STORAGE,

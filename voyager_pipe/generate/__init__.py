@@ -1,12 +1,11 @@
 """Clip generation: the ClipGenerator protocol, the ClipScheduler, flow-matching sampling, backends."""
 
 from voyager_pipe.generate.base import (  # noqa: F401
-    GENERATORS,
     ClipCondition,
     ClipGenerator,
-    get_generator,
+    PreparedClip,
     num_frames_of_latents,
     num_latent_frames,
-    resolve_backend_name,
 )
-from voyager_pipe.generate.config import GenerateConfig  # noqa: F401
+from voyager_pipe.generate.config import GenerateConfig, WarpConfig  # noqa: F401
+from voyager_pipe.generate.registry import GENERATORS, get_generator, resolve_backend_name  # noqa: F401

@@ -4,7 +4,11 @@ A *clip* is a run of ``T`` consecutive trajectory frames generated together. The
 :class:`~voyager_pipe.generate.scheduler.ClipScheduler` is written once against
 :class:`ClipGenerator` and drives any backend: the weight-free pixel-space ``warp`` backend
 (:mod:`voyager_pipe.generate.warp`) and the Voyager latent video diffusion model
-(:mod:`voyager_pipe.generate.voyager`).
+(:mod:`voyager_pipe.generate.voyager`). The registry of backends by name is
+:mod:`voyager_pipe.generate.registry` (nothing here imports a backend).
+
+Per clip the scheduler calls ``prepare(condition)`` once and hands the returned
+:class:`PreparedClip` to ``encode``, ``denoise`` and ``decode``.
 
 Latent layout (fixed for all backends)
 --------------------------------------
@@ -34,15 +38,11 @@ a valid length by repeating the last camera (padded frames are generated and dro
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Optional, Protocol, runtime_checkable
+from typing import Callable, Optional, Protocol, runtime_checkable
 
 import torch
 
 from voyager_pipe.camera.cameras import Cameras
-from voyager_pipe.errors import InputError, MissingDependencyError
-
-if TYPE_CHECKING:  # pragma: no cover
-    from voyager_pipe.config import PipelineConfig
 
 StepCallback = Callable[[int, int], None]
 """``callback(step_index, num_steps)`` called by ``denoise`` after each finished step."""
@@ -84,15 +84,18 @@ class ClipCondition:
     def width(self) -> int:
         return int(self.rgb.shape[-1])
 
-    def __getitem__(self, index: slice) -> "ClipCondition":
-        """The condition of a sub-range of frames (``index`` a slice over the clip's frames)."""
-        if not isinstance(index, slice):
-            raise TypeError("ClipCondition[...] takes a slice of frames")
-        return ClipCondition(
-            rgb=self.rgb[index], depth=self.depth[index], mask=self.mask[index],
-            cameras=self.cameras[index], reference_rgb=self.reference_rgb, reference_depth=self.reference_depth,
-            frame_indices=None if self.frame_indices is None else self.frame_indices[index],
-        )
+
+@dataclass
+class PreparedClip:
+    """A backend's handle on one clip, returned by :meth:`ClipGenerator.prepare`.
+
+    Backends subclass it to keep what they derive from the condition once per clip (the warp
+    backend's filled estimate, Voyager's condition latents and depth ranges); ``encode``,
+    ``denoise`` and ``decode`` of that clip take the handle, so nothing is cached by tensor
+    identity. A handle belongs to the generator that made it.
+    """
+
+    condition: ClipCondition
 
 
 @runtime_checkable
@@ -123,18 +126,23 @@ class ClipGenerator(Protocol):
         """``(T_lat, C, h, w)`` of the latents of a clip of ``num_frames`` (valid) frames."""
         ...
 
-    def encode(self, rgb: torch.Tensor, depth: torch.Tensor, condition: ClipCondition) -> torch.Tensor:
+    def prepare(self, condition: ClipCondition) -> PreparedClip:
+        """Everything the backend derives from one clip's condition, computed once per clip."""
+        ...
+
+    def encode(self, rgb: torch.Tensor, depth: torch.Tensor, prepared: PreparedClip) -> torch.Tensor:
         """Clean latents ``[T_lat, C, h, w]`` of RGB-D frames.
 
         Args:
             rgb: ``[T, 3, H, W]`` float in [0, 1] (``T`` valid for ``temporal_compression``).
             depth: ``[T, 1, H, W]`` z-depth, 0 = none.
-            condition: the condition of the same ``T`` frames (e.g. for depth normalisation).
+            prepared: the handle of the clip whose FIRST ``T`` frames these are (e.g. for depth
+                normalisation with those frames' ranges).
         """
         ...
 
-    def decode(self, latents: torch.Tensor, condition: ClipCondition) -> tuple[torch.Tensor, torch.Tensor]:
-        """Frames of clean latents ``[T_lat, C, h, w]``.
+    def decode(self, latents: torch.Tensor, prepared: PreparedClip) -> tuple[torch.Tensor, torch.Tensor]:
+        """Frames of clean latents ``[T_lat, C, h, w]`` of the clip of ``prepared``.
 
         Returns:
             ``(rgb [T, 3, H, W] float in [0, 1], depth [T, 1, H, W] float32 z-depth > 0)`` with
@@ -149,7 +157,7 @@ class ClipGenerator(Protocol):
     def denoise(
         self,
         latents: torch.Tensor,
-        condition: ClipCondition,
+        prepared: PreparedClip,
         sigma_from: float,
         sigma_to: float,
         steps: int,
@@ -161,7 +169,7 @@ class ClipGenerator(Protocol):
 
         Args:
             latents: ``[T_lat, C, h, w]`` at noise level ``sigma_from`` (``sigma_from = 1``: noise).
-            condition: the clip's condition (``condition.num_frames`` matches the latents).
+            prepared: the clip's handle (``prepared.condition.num_frames`` matches the latents).
             sigma_from, sigma_to: ``1 >= sigma_from > sigma_to >= 0``.
             steps: number of steps actually run, on the shifted schedule of
                 :func:`voyager_pipe.generate.sampler.flow_sigmas` (the tail of the full schedule
@@ -198,45 +206,3 @@ def valid_length_at_least(num_frames: int, temporal_compression: int) -> int:
     """Smallest valid clip length ``>= num_frames`` (``1 + c*k``)."""
     c = temporal_compression
     return 1 + c * -(-(max(num_frames, 1) - 1) // c)
-
-
-# --------------------------------------------------------------------------- registry
-GeneratorFactory = Callable[["PipelineConfig", torch.device], ClipGenerator]
-
-
-def _make_warp(config: "PipelineConfig", device: torch.device) -> ClipGenerator:
-    from voyager_pipe.generate.warp import WarpGenerator
-
-    return WarpGenerator.from_config(config, device=device)
-
-
-def _make_voyager(config: "PipelineConfig", device: torch.device) -> ClipGenerator:
-    try:
-        from voyager_pipe.generate.voyager import VoyagerGenerator
-    except ImportError as exc:
-        raise MissingDependencyError(f"generate.backend=voyager: the Voyager backend cannot be imported ({exc})") from None
-    return VoyagerGenerator.from_config(config, device=device)
-
-
-GENERATORS: dict[str, GeneratorFactory] = {"warp": _make_warp, "voyager": _make_voyager}
-"""name -> ``factory(config: PipelineConfig, device) -> ClipGenerator``.
-
-A backend factory reads its own section (``config.voyager`` for Voyager) and
-``config.generate``; it must not download anything.
-"""
-
-
-def resolve_backend_name(config: "PipelineConfig") -> str:
-    """``generate.backend`` with ``auto`` resolved: voyager when ``voyager.model_dir`` is set, else warp."""
-    name = config.generate.backend
-    if name == "auto":
-        return "voyager" if getattr(config.voyager, "model_dir", None) else "warp"
-    return name
-
-
-def get_generator(config: "PipelineConfig", device: torch.device | str | None = None) -> ClipGenerator:
-    """Build the configured clip generator (``config.generate.backend``, ``auto`` resolved)."""
-    name = resolve_backend_name(config)
-    if name not in GENERATORS:
-        raise InputError(f"generate.backend: unknown backend {name!r}; known: {sorted(GENERATORS)}")
-    return GENERATORS[name](config, torch.device(device) if device is not None else torch.device("cpu"))

@@ -13,15 +13,22 @@ shift, which is what is computed (one tensor op instead of ``steps``): determini
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional
+from dataclasses import dataclass
+from typing import Optional
 
 import torch
 
-from voyager_pipe.generate.base import ClipCondition, StepCallback
+from voyager_pipe.generate.base import ClipCondition, PreparedClip, StepCallback
+from voyager_pipe.generate.config import WarpConfig
 from voyager_pipe.generate.fill import fill_depth_background, inpaint_rgb
+from voyager_pipe.render.condition import PREVIEW_CONDITION
 
-if TYPE_CHECKING:  # pragma: no cover
-    from voyager_pipe.config import PipelineConfig
+
+@dataclass
+class WarpPreparedClip(PreparedClip):
+    """The warp backend's handle: the clip's clean estimate ``x0_hat``."""
+
+    estimate: torch.Tensor  # [T, 4, H, W] RGB + z-depth, holes filled
 
 
 class WarpGenerator:
@@ -30,6 +37,7 @@ class WarpGenerator:
     name = "warp"
     temporal_compression = 1
     supports_per_frame_sigma = True
+    condition_render = PREVIEW_CONDITION  # gaps closed, depth-tested bilinear splatting, far layer
 
     def __init__(self, inpaint_radius: int = 3, inpaint_method: str = "telea", device=None,
                  dtype: torch.dtype = torch.float32):
@@ -37,21 +45,23 @@ class WarpGenerator:
         self.inpaint_method = inpaint_method
         self.device = torch.device(device) if device is not None else torch.device("cpu")
         self.dtype = dtype
-        self._estimate_key: Optional[tuple] = None
-        self._estimate: Optional[torch.Tensor] = None
 
     @classmethod
-    def from_config(cls, config: "PipelineConfig", device=None) -> "WarpGenerator":
-        return cls(config.generate.inpaint_radius, config.generate.inpaint_method, device=device)
+    def from_config(cls, config: WarpConfig, device=None) -> "WarpGenerator":
+        """The backend of the ``warp`` config section."""
+        return cls(config.inpaint_radius, config.inpaint_method, device=device)
 
     # ------------------------------------------------------------------ protocol
     def latent_shape(self, num_frames: int, height: int, width: int) -> tuple[int, int, int, int]:
         return (num_frames, 4, height, width)
 
-    def encode(self, rgb: torch.Tensor, depth: torch.Tensor, condition: ClipCondition) -> torch.Tensor:
+    def prepare(self, condition: ClipCondition) -> WarpPreparedClip:
+        return WarpPreparedClip(condition=condition, estimate=self.clean_estimate(condition))
+
+    def encode(self, rgb: torch.Tensor, depth: torch.Tensor, prepared: PreparedClip) -> torch.Tensor:
         return torch.cat([rgb, depth], dim=1).to(self.device, self.dtype)  # [T, 4, H, W]
 
-    def decode(self, latents: torch.Tensor, condition: ClipCondition) -> tuple[torch.Tensor, torch.Tensor]:
+    def decode(self, latents: torch.Tensor, prepared: PreparedClip) -> tuple[torch.Tensor, torch.Tensor]:
         rgb = latents[:, :3].clamp(0, 1)  # [T, 3, H, W]
         depth = latents[:, 3:4].clamp_min(0)  # [T, 1, H, W]
         return rgb, depth
@@ -59,11 +69,11 @@ class WarpGenerator:
     def noise_like(self, latents: torch.Tensor, generator: Optional[torch.Generator]) -> torch.Tensor:
         return torch.randn(latents.shape, generator=generator, device=latents.device, dtype=latents.dtype)
 
-    def denoise(self, latents: torch.Tensor, condition: ClipCondition, sigma_from: float, sigma_to: float,
+    def denoise(self, latents: torch.Tensor, prepared: WarpPreparedClip, sigma_from: float, sigma_to: float,
                 steps: int, generator: Optional[torch.Generator] = None,
                 per_frame_sigma: Optional[torch.Tensor] = None,
                 callback: Optional[StepCallback] = None) -> torch.Tensor:
-        x0_hat = self.clean_estimate(condition)  # [T, 4, H, W]
+        x0_hat = prepared.estimate  # [T, 4, H, W]
         num_frames = latents.shape[0]
         caps = (torch.full((num_frames,), float(sigma_from)) if per_frame_sigma is None
                 else per_frame_sigma.detach().float().cpu())  # [T]
@@ -79,15 +89,10 @@ class WarpGenerator:
 
     # ------------------------------------------------------------------ estimate
     def clean_estimate(self, condition: ClipCondition) -> torch.Tensor:
-        """``x0_hat [T, 4, H, W]``: the rendered condition with holes filled (cached per condition)."""
-        key = (id(condition.rgb), id(condition.depth), id(condition.mask), condition.rgb.shape)
-        if self._estimate_key == key and self._estimate is not None:
-            return self._estimate
+        """``x0_hat [T, 4, H, W]``: the rendered condition with holes filled."""
         holes = ~condition.mask | (condition.depth <= 0)  # [T, 1, H, W]
         rgb = inpaint_rgb(condition.rgb.float().cpu(), holes.cpu(), self.inpaint_radius, self.inpaint_method)  # [T, 3, H, W]
         ref_valid = condition.reference_depth > 0  # [1, H, W]
         fallback = float(condition.reference_depth[ref_valid].median()) if bool(ref_valid.any()) else None
         depth = fill_depth_background(condition.depth.float(), ~holes, fallback=fallback)  # [T, 1, H, W]
-        estimate = torch.cat([rgb.to(depth.device), depth], dim=1).to(self.device, self.dtype)  # [T, 4, H, W]
-        self._estimate_key, self._estimate = key, estimate
-        return estimate
+        return torch.cat([rgb.to(depth.device), depth], dim=1).to(self.device, self.dtype)  # [T, 4, H, W]

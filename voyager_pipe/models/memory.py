@@ -33,19 +33,16 @@ from typing import Any, Callable, Iterator, Optional
 
 import torch
 
+from voyager_pipe.device import DTYPES
 from voyager_pipe.errors import InputError, MissingDependencyError
 from voyager_pipe.models.config import VoyagerConfig
 
 GB = 1e9
 FP8_STORAGE = torch.float8_e4m3fn
-#: Name patterns (``re.search`` on module names) kept in the compute dtype under fp8 storage, on top of
-#: diffusers' defaults and the model's ``_skip_layerwise_casting_patterns`` / ``_keep_in_fp32_modules``:
-#: embeddings, norms (incl. the adaptive-norm modulation linears), and the fp32 modules of the fidelity
-#: work: the final layer (``norm_out``, ``proj_out``) and the zero-initialised context projections.
-FP8_KEEP_PATTERNS = (
-    "time_text_embed", "x_embedder", "condition_embedder", "context_embedder", "norm",
-    "^norm_out", "^proj_out$", "^context_proj_double", "^context_proj_single",
-)
+#: Name patterns (``re.search`` on module names) kept out of fp8 storage, on top of diffusers' defaults,
+#: the model's ``_skip_layerwise_casting_patterns`` and its fp32 modules (:func:`fp8_keep_patterns`):
+#: embeddings and norms (incl. the adaptive-norm modulation linears, as diffusers does).
+FP8_KEEP_PATTERNS = ("time_text_embed", "x_embedder", "condition_embedder", "context_embedder", "norm")
 #: Cache-context name of the one batched (unconditional, conditional) transformer call per step.
 CACHE_CONTEXT = "cfg_batch"
 #: Upper bound of the text tokens of one prompt: 256 prompt tokens + 576 / 2 interleaved LLaVA image tokens.
@@ -141,17 +138,30 @@ def check_attention_backend(name: Optional[str], device: torch.device | str, dty
 
 
 # --------------------------------------------------------------------------- weights
+def fp8_keep_patterns(transformer: Optional[torch.nn.Module] = None) -> tuple[str, ...]:
+    """All module-name patterns that keep their dtype under fp8 storage (for :func:`apply_weight_format`).
+
+    Besides :data:`FP8_KEEP_PATTERNS` and diffusers' defaults: the fp32 modules of the transformer
+    (final linear, zero-initialised context projections: ``transformer.FP32_MODULES``), exact names.
+    """
+    from diffusers.hooks.layerwise_casting import DEFAULT_SKIP_MODULES_PATTERN
+
+    from voyager_pipe.models.transformer import FP32_MODULES
+
+    model_patterns = tuple(getattr(transformer, "_skip_layerwise_casting_patterns", None) or ()) + tuple(
+        getattr(transformer, "_keep_in_fp32_modules", None) or ())
+    return (tuple(DEFAULT_SKIP_MODULES_PATTERN) + FP8_KEEP_PATTERNS + tuple(f"^{name}$" for name in FP32_MODULES)
+            + model_patterns)
+
+
 def apply_weight_format(transformer: torch.nn.Module, weights: str, compute_dtype: torch.dtype) -> None:
     """``fp8``: diffusers' layerwise casting (fp8 storage, ``compute_dtype`` compute) on the transformer."""
     if weights not in choices("weights"):
         raise InputError(f"voyager.weights: {weights!r} is not one of {list(choices('weights'))}")
     if weights == "bf16":
         return
-    from diffusers.hooks.layerwise_casting import DEFAULT_SKIP_MODULES_PATTERN
-
-    transformer.enable_layerwise_casting(
-        storage_dtype=FP8_STORAGE, compute_dtype=compute_dtype,
-        skip_modules_pattern=tuple(DEFAULT_SKIP_MODULES_PATTERN) + FP8_KEEP_PATTERNS)
+    transformer.enable_layerwise_casting(storage_dtype=FP8_STORAGE, compute_dtype=compute_dtype,
+                                         skip_modules_pattern=fp8_keep_patterns())
 
 
 # --------------------------------------------------------------------------- step caches
@@ -420,12 +430,9 @@ def leaf_storage_bytes(transformer: torch.nn.Module, cfg: VoyagerConfig) -> dict
     import re
 
     from diffusers.hooks._common import _GO_LC_SUPPORTED_PYTORCH_LAYERS
-    from diffusers.hooks.layerwise_casting import DEFAULT_SKIP_MODULES_PATTERN
 
-    compute_bytes = torch.empty((), dtype=DTYPE_OF[cfg.dtype]).element_size()
-    patterns = tuple(DEFAULT_SKIP_MODULES_PATTERN) + FP8_KEEP_PATTERNS + tuple(
-        getattr(transformer, "_skip_layerwise_casting_patterns", None) or ()) + tuple(
-        getattr(transformer, "_keep_in_fp32_modules", None) or ())
+    compute_bytes = torch.empty((), dtype=DTYPES[cfg.dtype]).element_size()
+    patterns = fp8_keep_patterns(transformer)
     out: dict[str, tuple[float, bool]] = {}
 
     def size(tensor: torch.Tensor, cast: bool) -> float:
@@ -465,7 +472,7 @@ def estimate_memory(transformer: torch.nn.Module, vae: Optional[torch.nn.Module]
     batch = 2 if cfg_batched else 1
     image_tokens = (frames // patch_t) * (height // patch) * (width // patch)
     tokens = image_tokens + text_tokens
-    compute_bytes = torch.empty((), dtype=DTYPE_OF[cfg.dtype]).element_size()
+    compute_bytes = torch.empty((), dtype=DTYPES[cfg.dtype]).element_size()
     unit = float(batch * tokens * hidden * compute_bytes)  # one [B, S, D] tensor
 
     # weights resident during a denoising step
@@ -510,9 +517,6 @@ def estimate_memory(transformer: torch.nn.Module, vae: Optional[torch.nn.Module]
                           vae_activations=float(vae_activations), details=details)
 
 
-DTYPE_OF = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
-
-
 def _cache_state_bytes(cfg: VoyagerConfig, transformer: torch.nn.Module, unit: float, batch: int) -> float:
     method = cfg.cache
     if method == "none":
@@ -527,7 +531,7 @@ def _cache_state_bytes(cfg: VoyagerConfig, transformer: torch.nn.Module, unit: f
         order = int(cfg.cache_options.get("max_order", 1))
         if cfg.cache_options.get("use_lite_mode", False):
             return 0.0  # only the final projection's output is kept
-        factor_scale = 4 / torch.empty((), dtype=DTYPE_OF[cfg.dtype]).element_size()  # factors kept in float32
+        factor_scale = 4 / torch.empty((), dtype=DTYPES[cfg.dtype]).element_size()  # factors kept in float32
         return attention_modules * (order + 1) * unit * factor_scale
     if method == "faster":
         return attention_modules * 2 * (unit / batch)  # outputs of the conditional half at t-1 and t
