@@ -38,6 +38,13 @@ from voyager_pipe.world.state import StateWriter, has_state, load_state
 STATE_DIR = "state"
 
 
+def can_resume(out_dir: str | Path) -> bool:
+    """True when ``out_dir`` has an interrupted run (``<out>.partial`` with saved state) to resume."""
+    from voyager_pipe.io.atomic import partial_path
+
+    return has_state(partial_path(out_dir) / STATE_DIR)
+
+
 @dataclass
 class WorldPipelineOutput:
     """Result of a run: where it went and what it cost."""
