@@ -161,7 +161,8 @@ class WorldPipeline:
             timings["total"] = time.perf_counter() - t_start  # this process (a resumed run counts its part only)
             output = WorldPipelineOutput(out_dir=out_dir, num_frames=len(cameras), num_clips=len(plans),
                                          num_points=len(cache), backend=generator.name, timings=timings)
-            self._write_run_json(folder, output, estimate.source, width, height)
+            memory_report = getattr(generator, "memory_report", None)  # backends that report memory (voyager)
+            self._write_run_json(folder, output, estimate.source, width, height, memory_report() if memory_report else None)
             shutil.rmtree(folder / STATE_DIR, ignore_errors=True)
         return output
 
@@ -225,7 +226,8 @@ class WorldPipeline:
         if out.write_video:
             write_videos(folder, len(cameras), out.fps)
 
-    def _write_run_json(self, folder: Path, output: WorldPipelineOutput, depth_source: str, width: int, height: int) -> None:
+    def _write_run_json(self, folder: Path, output: WorldPipelineOutput, depth_source: str, width: int, height: int,
+                        memory: Optional[dict] = None) -> None:
         from importlib.metadata import PackageNotFoundError, version
 
         import numpy
@@ -252,4 +254,6 @@ class WorldPipeline:
             "cache_points": output.num_points,
             "timings_s": {k: round(v, 4) for k, v in output.timings.items()},
         }
+        if memory is not None:
+            info["memory"] = memory
         atomic_write_text(folder / "run.json", json.dumps(info, indent=2) + "\n")
