@@ -27,7 +27,8 @@ class GenerateConfig:
     overlap: Optional[int] = option(None, "frames shared by consecutive clips (null = half a clip; rounded up to 1 + 4k for voyager)", min=0, max=1024)
     steps: int = option(50, "denoising steps of a clip", min=1, max=1000)
     shift: float = option(7.0, "flow-matching time shift: sigma = shift*s / (1 + (shift-1)*s)", above=0, max=1000)
-    sampler: str = option("FlowMatchEulerDiscreteScheduler", "diffusers flow-matching scheduler class used for the steps")
+    sampler: Literal["euler", "heun", "unipc", "dpmpp"] = option(
+        "euler", "diffusers scheduler that takes the steps: euler (reference), heun (2nd order, 2 calls/step), unipc / dpmpp (multistep flow solvers: fewer steps)")
     sigma_init: float = option(0.8, "noise level the overlap of the next clip is re-noised to (0 < x <= 1)", above=0, max=1)
     sigma_refine: float = option(0.3, "noise injected before the refinement pass over a fused clip (0 = no refinement)", min=0, max=1)
     refine_steps: int = option(5, "steps of the refinement pass", min=0, max=1000)

@@ -36,5 +36,7 @@ class VoyagerConfig:
     text_encoder_dir: Optional[str] = option(None, "folder with text_encoder/ tokenizer/ text_encoder_2/ tokenizer_2/ image_processor/ (null = model_dir)")
     prompt_cache_dir: Optional[str] = option("~/.cache/voyager_pipe/prompt_embeds", "on-disk cache of prompt embeddings keyed by prompt + encoder hash (null = off)")
     max_sequence_length: int = option(256, "LLaVA prompt tokens kept (after the template)", min=1, max=4096)
+    vae_latents: Literal["sample", "mode"] = option(
+        "sample", "condition and reference latents: sample (a draw from the VAE posterior with the run's seed, as released) or mode (its mean)")
     i2v_stability: bool = option(True, "start from 0.999 noise + 0.001 reference latent instead of pure noise (reference default)")
     compile: bool = option(False, "torch.compile the transformer blocks (CUDA; first step is slow)")
