@@ -216,7 +216,7 @@ class WorldPipeline:
     # ------------------------------------------------------------------ outputs
     def _write_outputs(self, folder: Path, cameras: Cameras, cache) -> None:
         from voyager_pipe.camera.trajectory_io import write_trajectory
-        from voyager_pipe.generate.outputs import write_videos
+        from voyager_pipe.io.video import write_videos
 
         out = self.config.output
         write_trajectory(folder / "cameras.json", cameras)
