@@ -28,10 +28,12 @@ QUIET = ExportConfig(progress=False)
 
 def write_run(root: Path, rgb, depth, cameras, cache=None) -> Path:
     """A run folder in the layout of `gen`: frames/, depth/, mask/, cameras.json, world.ply."""
+    from voyager_pipe.camera.trajectory_io import write_trajectory
     from voyager_pipe.io.frames import write_frames
     from voyager_pipe.world import WorldCache
 
-    write_frames(root, rgb, depth, mask=depth > 0, cameras=cameras)
+    write_frames(root, rgb, depth, mask=depth > 0)
+    write_trajectory(root / "cameras.json", cameras)
     if cache is None:
         cache = WorldCache()
         cache.update(rgb, depth, cameras.to(dtype=torch.float32))
@@ -207,6 +209,7 @@ def test_gaussians_on_fronto_parallel_planes_are_thin_along_the_normal(tmp_path)
 
     from voyager_pipe.camera.cameras import Cameras
     from voyager_pipe.export.config import GaussiansExportConfig
+    from voyager_pipe.camera.trajectory_io import write_trajectory
     from voyager_pipe.io.frames import write_frames
     from voyager_pipe.world.ply import write_ply
 
@@ -215,7 +218,8 @@ def test_gaussians_on_fronto_parallel_planes_are_thin_along_the_normal(tmp_path)
     w2c = torch.eye(4, dtype=torch.float64).repeat(2, 1, 1)
     w2c[1, 2, 3] = 1.0  # camera 1 at world z = -1
     cams = Cameras(K=K[None].repeat(2, 1, 1), w2c=w2c, width=W, height=H)
-    write_frames(tmp_path / "run", torch.full((2, 3, H, W), 0.25), torch.full((2, 1, H, W), 2.0), cameras=cams)
+    write_frames(tmp_path / "run", torch.full((2, 3, H, W), 0.25), torch.full((2, 1, H, W), 2.0))
+    write_trajectory(tmp_path / "run" / "cameras.json", cams)
     grid = np.stack(np.meshgrid(np.linspace(-0.5, 0.5, 5), np.linspace(-0.4, 0.4, 4)), -1).reshape(-1, 2)  # [20, 2]
     xyz = np.column_stack([grid, np.full(len(grid), 2.0)]).astype(np.float32)  # [20, 3] on z = 2
     frame_ids = np.arange(len(xyz)) % 2
