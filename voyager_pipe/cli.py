@@ -19,7 +19,7 @@ from voyager_pipe import __version__
 from voyager_pipe.errors import InputError, NotBuiltError
 
 # Order is the order of `voyager-pipe --help`.
-COMMANDS = ("gen", "render", "eval", "traj", "convert", "bench", "export", "batch", "view")
+COMMANDS = ("gen", "render", "eval", "traj", "convert", "bench", "export", "batch", "view", "explore")
 
 
 def build_parser() -> argparse.ArgumentParser:
