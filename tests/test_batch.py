@@ -128,7 +128,7 @@ def test_batch_isolates_a_bad_job_matches_gen_and_skips_finished(ray_local, inpu
     report = json.loads((out / "batch.json").read_text())
     status = {row["name"]: row for row in report["jobs"]}
     assert [status[n]["status"] for n in ("one", "bad", "two")] == ["ok", "failed", "ok"]
-    assert status["bad"]["error"].endswith("broken.png: cannot decode image (not an image file, or a format OpenCV does not read)")
+    assert "broken.png: cannot decode image" in status["bad"]["error"]
     assert report["counts"] == {"ok": 2, "failed": 1, "skipped": 0, "pending": 0}
     assert not (out / "bad").exists() and not (out / "bad.partial").exists()
     _assert_same_outputs(_gen(inputs, tmp_path / "ref_one", 1), out / "one")

@@ -84,7 +84,8 @@ def test_mesh_lies_on_and_covers_the_seen_surfaces(scene_run, tmp_path, voxel_si
     assert len(mesh.triangles) > 100 and mesh.has_vertex_colors(), summary
 
     # accuracy: mesh vertices lie on the true surfaces
-    near_truth = float(np.mean(_scene_distance(scene_run["scene"], vertices) <= 1.5 * voxel))
+    to_truth = _scene_distance(scene_run["scene"], vertices)  # [V]
+    near_truth = float(np.mean(to_truth <= 1.5 * voxel))
     # completeness: seen true-surface points lie on the mesh
     raycasting = o3d.t.geometry.RaycastingScene()
     raycasting.add_triangles(o3d.t.geometry.TriangleMesh.from_legacy(mesh))
@@ -92,8 +93,11 @@ def test_mesh_lies_on_and_covers_the_seen_surfaces(scene_run, tmp_path, voxel_si
     near_mesh = float(np.mean(raycasting.compute_distance(o3d.core.Tensor(seen.astype(np.float32))).numpy()
                               <= 1.5 * voxel))
     print(f"\nmesh voxel {voxel:.4f}: {len(vertices)} vertices, {near_truth:.2%} within 1.5 voxels of the true "
-          f"surfaces, {near_mesh:.2%} of {len(seen)} seen surface points within 1.5 voxels of the mesh")
+          f"surfaces (median {np.median(to_truth):.4f}), {near_mesh:.2%} of {len(seen)} seen surface points within "
+          "1.5 voxels of the mesh")
     assert near_truth >= 0.95 and near_mesh >= 0.95
+    # Open3D reads pixel (floor(v), floor(u)) as we do: K shifted by half a pixel gives a median of ~0.03 here
+    assert float(np.median(to_truth)) <= 0.25 * voxel
 
     # vertex colours are the frames' colours (the scene's textures are mid-range, not black)
     colors = np.asarray(mesh.vertex_colors)  # [V, 3]
