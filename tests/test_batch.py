@@ -149,7 +149,7 @@ def test_killed_batch_resumes_to_identical_outputs(ray_local, inputs, tmp_path):
     # one worker: "long" runs first; kill the whole process group (driver, its Ray, the worker) after its first clip
     proc = subprocess.Popen([sys.executable, "-m", "voyager_pipe", "batch", str(manifest), "--out", str(out), "--workers", "1",
                              "--no-progress"], env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    state = out / "long.partial" / "state" / "state.pt"
+    state = out / "long.partial" / "state" / "state.json"
     deadline = time.monotonic() + 120
     while not state.is_file() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)

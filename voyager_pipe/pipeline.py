@@ -37,6 +37,12 @@ from voyager_pipe.world.state import StateWriter, has_state, load_state
 STATE_DIR = "state"
 
 
+def resumable(out_dir: str | Path) -> bool:
+    """True when ``<out_dir>.partial`` holds the resume state of an interrupted run."""
+    out_dir = Path(out_dir)
+    return has_state(out_dir.with_name(out_dir.name + ".partial") / STATE_DIR)
+
+
 @dataclass
 class WorldPipelineOutput:
     """Result of a run: where it went and what it cost."""
@@ -108,7 +114,7 @@ class WorldPipeline:
         cameras = self._read_cameras(trajectory, width, height)
         if out_dir.exists() and not overwrite and not resume:
             raise InputError(f"{out_dir}: output folder exists; pass --overwrite or choose another --out")
-        if resume and not has_state(partial / STATE_DIR):
+        if resume and not resumable(out_dir):
             raise InputError(f"{partial}: nothing to resume (no interrupted run of this output folder)")
         generator = self._generator if self._generator is not None else get_generator(cfg, self.device)
         scheduler = ClipScheduler(generator, cfg.generate)
