@@ -31,16 +31,18 @@ import torch
 
 from voyager_pipe.camera.cameras import Cameras
 from voyager_pipe.config import PipelineConfig, config_to_dict, dump_config
+from voyager_pipe.device import resolve_device
 from voyager_pipe.errors import InputError
 from voyager_pipe.world.state import StateWriter, has_state, load_state
 
 STATE_DIR = "state"
 
 
-def resumable(out_dir: str | Path) -> bool:
-    """True when ``<out_dir>.partial`` holds the resume state of an interrupted run."""
-    out_dir = Path(out_dir)
-    return has_state(out_dir.with_name(out_dir.name + ".partial") / STATE_DIR)
+def can_resume(out_dir: str | Path) -> bool:
+    """True when ``out_dir`` has an interrupted run (``<out>.partial`` with saved state) to resume."""
+    from voyager_pipe.io.atomic import partial_path
+
+    return has_state(partial_path(out_dir) / STATE_DIR)
 
 
 @dataclass
@@ -58,15 +60,6 @@ class WorldPipelineOutput:
         total = self.timings.get("total", 0.0)
         return (f"{self.num_frames} frames in {self.num_clips} clip(s) with '{self.backend}' -> {self.out_dir} "
                 f"in {total:.1f} s ({total / max(self.num_frames, 1):.2f} s/frame), {self.num_points} points in world.ply")
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        return torch.device(name)
-    except RuntimeError:
-        raise InputError(f"device: {name!r} is not a torch device (auto, cpu, cuda, cuda:1, ...)") from None
 
 
 class WorldPipeline:
@@ -92,12 +85,14 @@ class WorldPipeline:
         resume: bool = False,
         overwrite: bool = False,
         on_clip_done: Optional[Callable[[int], None]] = None,
+        on_clip: Optional[Callable] = None,
     ) -> WorldPipelineOutput:
-        """Run ``gen``. ``on_clip_done(clip_index)`` is called after each clip's state is saved."""
+        """Run ``gen``. ``on_clip_done(clip_index)`` is called after each clip's state is saved;
+        ``on_clip(result, cache, cameras, folder)`` too, with the clip, the cache and the folder (live viewers)."""
         from voyager_pipe.depth import estimate_depth
         from voyager_pipe.generate.registry import get_generator
         from voyager_pipe.generate.scheduler import ClipScheduler
-        from voyager_pipe.io.atomic import output_dir
+        from voyager_pipe.io.atomic import check_output_dir, output_dir, partial_path
         from voyager_pipe.io.images import read_image
         from voyager_pipe.render import get_renderer
         from voyager_pipe.world import WorldCache
@@ -108,13 +103,14 @@ class WorldPipeline:
 
         # 1. check inputs (nothing is written before they all pass)
         out_dir = Path(out_dir)
-        partial = out_dir.with_name(out_dir.name + ".partial")
         rgb0 = read_image(image)  # [3, H, W]
         height, width = rgb0.shape[-2:]
         cameras = self._read_cameras(trajectory, width, height)
-        if out_dir.exists() and not overwrite and not resume:
-            raise InputError(f"{out_dir}: output folder exists; pass --overwrite or choose another --out")
-        if resume and not resumable(out_dir):
+        inputs = [image, depth, cfg.depth.file, cfg.depth.model,
+                  None if isinstance(trajectory, Cameras) else trajectory]
+        check_output_dir(out_dir, inputs, overwrite=overwrite, resume=resume)
+        partial = partial_path(out_dir)
+        if resume and not has_state(partial / STATE_DIR):
             raise InputError(f"{partial}: nothing to resume (no interrupted run of this output folder)")
         generator = self._generator if self._generator is not None else get_generator(cfg, self.device)
         scheduler = ClipScheduler(generator, cfg.generate)
@@ -125,7 +121,7 @@ class WorldPipeline:
         estimate = estimate_depth(rgb0, cfg.depth, image_path=image, depth_path=depth, device=self.device)
         depth0 = torch.where(estimate.valid, estimate.depth, torch.zeros_like(estimate.depth)).float()  # [1, H, W]
         if not bool(estimate.valid.any()):
-            raise InputError(f"{depth or image}: depth has no valid pixel (all NaN, inf, zero or negative)")
+            raise InputError(f"{estimate.source.partition(':')[2] or image}: depth has no valid pixel (all NaN, inf, zero or negative)")
         timings["depth"] = time.perf_counter() - t
 
         # 3. world cache from the image, taken by trajectory camera 0 (depthless pixels: far layer)
@@ -135,13 +131,11 @@ class WorldPipeline:
         if resume:
             state, loaded = self._load_state(partial / STATE_DIR, cache, len(cameras))
         else:
-            if partial.exists():
-                shutil.rmtree(partial)
             cache.update(rgb0[None], depth0[None], cameras[0], frame_ids=[0])
 
         # 4. clips
         rng = torch.Generator(device=generator.device).manual_seed(cfg.seed)
-        with output_dir(out_dir, keep_partial=True) as folder:
+        with output_dir(out_dir, keep_partial=True, inputs=inputs, overwrite=overwrite, resume=resume) as folder:
             from voyager_pipe.io.frames import write_frames
 
             stores = {"geometry": cache.geometry, "background": cache.background}
@@ -156,6 +150,8 @@ class WorldPipeline:
                 io_seconds += time.perf_counter() - t
                 if on_clip_done is not None:
                     on_clip_done(result.plan.index)
+                if on_clip is not None:
+                    on_clip(result, cache, cameras, folder)
             timings.update({k: v for k, v in scheduler.timings.items()})
 
             # 5. outputs
@@ -165,7 +161,8 @@ class WorldPipeline:
             timings["total"] = time.perf_counter() - t_start  # this process (a resumed run counts its part only)
             output = WorldPipelineOutput(out_dir=out_dir, num_frames=len(cameras), num_clips=len(plans),
                                          num_points=len(cache), backend=generator.name, timings=timings)
-            self._write_run_json(folder, output, estimate.source, width, height)
+            memory_report = getattr(generator, "memory_report", None)  # backends that report memory (voyager)
+            self._write_run_json(folder, output, estimate.source, width, height, memory_report() if memory_report else None)
             shutil.rmtree(folder / STATE_DIR, ignore_errors=True)
         return output
 
@@ -219,7 +216,7 @@ class WorldPipeline:
     # ------------------------------------------------------------------ outputs
     def _write_outputs(self, folder: Path, cameras: Cameras, cache) -> None:
         from voyager_pipe.camera.trajectory_io import write_trajectory
-        from voyager_pipe.generate.outputs import write_videos
+        from voyager_pipe.io.video import write_videos
 
         out = self.config.output
         write_trajectory(folder / "cameras.json", cameras)
@@ -229,7 +226,8 @@ class WorldPipeline:
         if out.write_video:
             write_videos(folder, len(cameras), out.fps)
 
-    def _write_run_json(self, folder: Path, output: WorldPipelineOutput, depth_source: str, width: int, height: int) -> None:
+    def _write_run_json(self, folder: Path, output: WorldPipelineOutput, depth_source: str, width: int, height: int,
+                        memory: Optional[dict] = None) -> None:
         from importlib.metadata import PackageNotFoundError, version
 
         import numpy
@@ -256,4 +254,6 @@ class WorldPipeline:
             "cache_points": output.num_points,
             "timings_s": {k: round(v, 4) for k, v in output.timings.items()},
         }
+        if memory is not None:
+            info["memory"] = memory
         atomic_write_text(folder / "run.json", json.dumps(info, indent=2) + "\n")

@@ -17,7 +17,7 @@ class MeshExportConfig:
     max_depth: float = option(0.0, "ignore depth beyond this (scene units); 0 = all valid depth")
     min_views: int = option(1, "keep surface voxels seen by at least this many frames")
     min_component: int = option(0, "remove connected pieces with fewer triangles than this; 0 = keep all")
-    block_resolution: int = option(8, "voxels per block edge of the VoxelBlockGrid")
+    block_resolution: int = option(16, "voxels per block edge of the VoxelBlockGrid")
 
 
 @dataclass

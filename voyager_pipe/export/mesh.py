@@ -68,7 +68,7 @@ def fuse_tsdf(run: RunFolder, cfg: MeshExportConfig, progress: bool = True):
     grid = o3d.t.geometry.VoxelBlockGrid(
         attr_names=("tsdf", "weight", "color"), attr_dtypes=(o3c.float32, o3c.float32, o3c.float32),
         attr_channels=((1), (1), (3)), voxel_size=voxel_size, block_resolution=cfg.block_resolution,
-        block_count=1_000, device=o3c.Device("CPU:0"))  # an initial capacity: the CPU hash map grows as needed
+        block_count=256, device=o3c.Device("CPU:0"))  # an initial capacity: the CPU hash map grows as needed
     K = run.cameras.K.numpy()  # [T, 3, 3] float64
     w2c = run.cameras.w2c.numpy()  # [T, 4, 4] float64
     for t in tqdm(range(len(run)), desc="mesh: fuse frames", unit="frame", disable=None if progress else True):

@@ -18,12 +18,20 @@ and, in its ``_context`` checkpoint, a small control branch:
   the single-stream residual also touches the text tokens.
 
 Everything else is exactly :class:`diffusers.HunyuanVideoTransformer3DModel` (same forward signature,
-same attention processors, same ``save_pretrained`` / ``from_pretrained``).
+same attention processors, same ``save_pretrained`` / ``from_pretrained``), except the precision of
+:data:`FP32_MODULES`: the released model builds its final linear and the context branch's zero
+linears without the model dtype, so they stay float32 in a bf16 model. Here too: ``convert`` stores
+them in fp32, ``from_pretrained`` with a bf16/fp16 ``torch_dtype`` reloads them from the files in
+fp32, and hooks cast their input to fp32 and their output back to the activations' dtype (under the
+released autocast, which the Voyager backend uses, the matmul itself then runs in bf16 as released).
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+import json
+from pathlib import Path
 
 import torch
 import torch.nn as nn
@@ -38,10 +46,37 @@ from diffusers.models.transformers.transformer_hunyuan_video import (
     HunyuanVideoTransformerBlock,
 )
 
-__all__ = ["VoyagerTransformer3DModel", "condition_rows", "text_attention_mask"]
+__all__ = [
+    "FP32_MODULES",
+    "VoyagerSingleTransformerBlock",
+    "VoyagerTransformer3DModel",
+    "VoyagerTransformerBlock",
+    "condition_rows",
+    "is_fp32_parameter",
+    "text_attention_mask",
+]
+
+#: Module paths kept in float32 in a bf16/fp16 model, as in the released model (its ``final_layer.linear``,
+#: ``zero_linear1/2``). Exact top-level paths: the single blocks' ``proj_out`` is NOT one, and the final
+#: layer's modulation (``norm_out``) stays in the model dtype, as released.
+FP32_MODULES = ("proj_out", "context_proj_double", "context_proj_single")
 
 #: Latent rows of the separator band between the RGB and the depth half (16 pixels / 8).
 SEPARATOR_LATENT_ROWS = 2
+
+
+def is_fp32_parameter(name: str) -> bool:
+    """True for a parameter name (e.g. ``proj_out.weight``) of one of :data:`FP32_MODULES`."""
+    return name.rsplit(".", 1)[0] in FP32_MODULES
+
+
+def _input_to_weight_dtype(module: nn.Module, args: tuple) -> tuple:
+    module._activation_dtype = args[0].dtype
+    return (args[0].to(module.weight.dtype),) + tuple(args[1:])
+
+
+def _output_to_activation_dtype(module: nn.Module, args: tuple, output: torch.Tensor) -> torch.Tensor:
+    return output.to(module._activation_dtype)
 
 
 def condition_rows(latent_height: int) -> int:
@@ -62,6 +97,53 @@ def text_attention_mask(num_visual_tokens: int, encoder_attention_mask: torch.Te
     return mask[:, None, None, :]  # [B, 1, 1, N+L]
 
 
+class VoyagerTransformerBlock(HunyuanVideoTransformerBlock):
+    """Double-stream block that adds the context branch's residual to its image tokens itself.
+
+    Inside the block (not after it in the model's loop) so that diffusers' block-skipping caches
+    (first-block cache, MagCache) skip or replay the residual together with the block.
+    """
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,  # [B, N, D]
+        encoder_hidden_states: torch.Tensor,  # [B, L, D]
+        temb: torch.Tensor,  # [B, D]
+        attention_mask: torch.Tensor | None = None,
+        image_rotary_emb: tuple[torch.Tensor, torch.Tensor] | None = None,
+        context_residual: torch.Tensor | None = None,  # [B, N, D]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        hidden_states, encoder_hidden_states = super().forward(
+            hidden_states, encoder_hidden_states, temb, attention_mask, image_rotary_emb
+        )  # [B, N, D], [B, L, D]
+        if context_residual is not None:
+            hidden_states = hidden_states + context_residual
+        return hidden_states, encoder_hidden_states
+
+
+class VoyagerSingleTransformerBlock(HunyuanVideoSingleTransformerBlock):
+    """Single-stream block that adds the context branch's residuals (image and text tokens) itself."""
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,  # [B, N, D]
+        encoder_hidden_states: torch.Tensor,  # [B, L, D]
+        temb: torch.Tensor,  # [B, D]
+        attention_mask: torch.Tensor | None = None,
+        image_rotary_emb: tuple[torch.Tensor, torch.Tensor] | None = None,
+        context_residual: torch.Tensor | None = None,  # [B, N, D]
+        context_text_residual: torch.Tensor | None = None,  # [B, L, D]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        hidden_states, encoder_hidden_states = super().forward(
+            hidden_states, encoder_hidden_states, temb, attention_mask, image_rotary_emb
+        )  # [B, N, D], [B, L, D]
+        if context_residual is not None:
+            hidden_states = hidden_states + context_residual
+        if context_text_residual is not None:
+            encoder_hidden_states = encoder_hidden_states + context_text_residual
+        return hidden_states, encoder_hidden_states
+
+
 class VoyagerTransformer3DModel(HunyuanVideoTransformer3DModel):
     r"""HunyuanVideo transformer with Voyager's defaults (50 input channels) and optional context branch.
 
@@ -72,7 +154,10 @@ class VoyagerTransformer3DModel(HunyuanVideoTransformer3DModel):
     """
 
     _skip_layerwise_casting_patterns = ["x_embedder", "condition_embedder", "context_embedder", "norm"]
-    _no_split_modules = HunyuanVideoTransformer3DModel._no_split_modules
+    _no_split_modules = HunyuanVideoTransformer3DModel._no_split_modules + [
+        "VoyagerTransformerBlock", "VoyagerSingleTransformerBlock"]
+    _repeated_blocks = HunyuanVideoTransformer3DModel._repeated_blocks + [
+        "VoyagerTransformerBlock", "VoyagerSingleTransformerBlock"]
 
     @register_to_config
     def __init__(
@@ -119,6 +204,15 @@ class VoyagerTransformer3DModel(HunyuanVideoTransformer3DModel):
         )
         inner_dim = num_attention_heads * attention_head_dim
         if use_context_block:
+            # the main blocks add the context residuals themselves (same parameters as diffusers' blocks)
+            self.transformer_blocks = nn.ModuleList([
+                VoyagerTransformerBlock(num_attention_heads, attention_head_dim, mlp_ratio=mlp_ratio, qk_norm=qk_norm)
+                for _ in range(num_layers)
+            ])
+            self.single_transformer_blocks = nn.ModuleList([
+                VoyagerSingleTransformerBlock(num_attention_heads, attention_head_dim, mlp_ratio=mlp_ratio, qk_norm=qk_norm)
+                for _ in range(num_single_layers)
+            ])
             self.condition_embedder = HunyuanVideoPatchEmbed((patch_size_t, patch_size, patch_size), in_channels, inner_dim)
             self.context_block = HunyuanVideoTransformerBlock(
                 num_attention_heads, attention_head_dim, mlp_ratio=mlp_ratio, qk_norm=qk_norm
@@ -131,6 +225,7 @@ class VoyagerTransformer3DModel(HunyuanVideoTransformer3DModel):
             for layer in (self.context_proj_double, self.context_proj_single):
                 nn.init.zeros_(layer.weight)
                 nn.init.zeros_(layer.bias)
+        self._register_fp32_hooks()
 
     # ------------------------------------------------------------------ forward helpers
     def _run_block(self, block: nn.Module, *args) -> tuple[torch.Tensor, torch.Tensor]:
@@ -206,29 +301,24 @@ class VoyagerTransformer3DModel(HunyuanVideoTransformer3DModel):
         num_tokens = hidden_states.shape[1]
         attention_mask = text_attention_mask(num_tokens, encoder_attention_mask)  # [B, 1, 1, N+L]
 
-        # 3. Context branch (computed once, added after every main block)
-        residuals = None
-        if self.config.use_context_block:
-            residuals = self._context_residuals(latents, encoder_hidden_states, temb, encoder_attention_mask)
-            double_residual, single_visual, single_text = residuals
-            pad = num_tokens - double_residual.shape[1]  # the condition sits on the LAST image tokens
-            double_residual = F.pad(double_residual, (0, 0, pad, 0))  # [B, N, D]
-            single_visual = F.pad(single_visual, (0, 0, pad, 0))  # [B, N, D]
+        # 3. Context branch (computed once, added by every main block)
+        double_residual, single_visual, single_text = self._context_residuals(
+            latents, encoder_hidden_states, temb, encoder_attention_mask)
+        pad = num_tokens - double_residual.shape[1]  # the condition sits on the LAST image tokens
+        double_residual = F.pad(double_residual, (0, 0, pad, 0))  # [B, N, D]
+        single_visual = F.pad(single_visual, (0, 0, pad, 0))  # [B, N, D]
 
-        # 4. Dual-stream then single-stream blocks (the reference adds the context residuals after each)
+        # 4. Dual-stream then single-stream blocks (the reference adds the context residuals after each;
+        #    the Voyager blocks add them inside, so block-skipping caches treat them as part of the block)
         for block in self.transformer_blocks:
             hidden_states, encoder_hidden_states = self._run_block(
-                block, hidden_states, encoder_hidden_states, temb, attention_mask, image_rotary_emb
+                block, hidden_states, encoder_hidden_states, temb, attention_mask, image_rotary_emb, double_residual
             )  # [B, N, D], [B, L, D]
-            if residuals is not None:
-                hidden_states = hidden_states + double_residual
         for block in self.single_transformer_blocks:
             hidden_states, encoder_hidden_states = self._run_block(
-                block, hidden_states, encoder_hidden_states, temb, attention_mask, image_rotary_emb
+                block, hidden_states, encoder_hidden_states, temb, attention_mask, image_rotary_emb,
+                single_visual, single_text,
             )  # [B, N, D], [B, L, D]
-            if residuals is not None:
-                hidden_states = hidden_states + single_visual
-                encoder_hidden_states = encoder_hidden_states + single_text
 
         # 5. Output projection and unpatchify
         hidden_states = self.norm_out(hidden_states, temb)  # [B, N, D]
@@ -242,3 +332,43 @@ class VoyagerTransformer3DModel(HunyuanVideoTransformer3DModel):
         if not return_dict:
             return (output,)
         return Transformer2DModelOutput(sample=output)
+
+    # ------------------------------------------------------------------ fp32 modules
+    def _register_fp32_hooks(self) -> None:
+        """Cast the input of each fp32 module to its weight dtype and its output back to the input's dtype."""
+        for name in FP32_MODULES:
+            module = getattr(self, name, None)
+            if module is not None:
+                module.register_forward_pre_hook(_input_to_weight_dtype)
+                module.register_forward_hook(_output_to_activation_dtype)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        """diffusers' ``from_pretrained``; with a bf16/fp16 ``torch_dtype`` the fp32 modules are then reloaded
+        from the files in float32 (diffusers casts every tensor to ``torch_dtype`` on load)."""
+        model = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        if kwargs.get("torch_dtype") not in (None, torch.float32):
+            model._reload_fp32_modules(Path(pretrained_model_name_or_path) / (kwargs.get("subfolder") or ""))
+        return model
+
+    def _reload_fp32_modules(self, folder: Path) -> None:
+        from safetensors import safe_open
+
+        index = folder / "diffusion_pytorch_model.safetensors.index.json"
+        if index.is_file():
+            weight_map = json.loads(index.read_text())["weight_map"]
+        else:
+            weight_map = {}
+            single = folder / "diffusion_pytorch_model.safetensors"
+            if single.is_file():
+                with safe_open(single, "pt") as f:
+                    weight_map = {k: single.name for k in f.keys()}
+        for name, param in self.named_parameters():
+            if not is_fp32_parameter(name):
+                continue
+            if name in weight_map:
+                with safe_open(folder / weight_map[name], "pt") as f:
+                    value = f.get_tensor(name)
+            else:  # not a local safetensors folder: the rounded value is all there is
+                value = param.data
+            param.data = value.to(device=param.device, dtype=torch.float32)
