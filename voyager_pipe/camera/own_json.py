@@ -110,7 +110,7 @@ def to_text(cameras: Cameras) -> str:
     K = cameras.K.detach().cpu().to(torch.float64)  # [N, 3, 3]
     w2c = cameras.w2c.detach().cpu().to(torch.float64)  # [N, 4, 4]
     if len(cameras) == 0:
-        raise InputError("trajectory: cannot write an empty trajectory")
+        raise ValueError("trajectory: cannot write an empty trajectory")
     shared = bool((K == K[:1]).all())
     lines = ["{", f'  "format": "{FORMAT_NAME}",', f'  "version": {VERSION},', '  "convention": "opencv",',
              '  "matrix": "w2c",', f'  "width": {cameras.width},', f'  "height": {cameras.height},']
