@@ -28,6 +28,7 @@ from voyager_pipe.options import option
 
 
 from voyager_pipe.depth.config import DepthConfig
+from voyager_pipe.distributed import ParallelConfig
 from voyager_pipe.generate.config import GenerateConfig, WarpConfig
 from voyager_pipe.metrics.config import EvalConfig
 from voyager_pipe.models.config import VoyagerConfig
@@ -56,6 +57,7 @@ class PipelineConfig:
     voyager: VoyagerConfig = field(default_factory=VoyagerConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    parallel: ParallelConfig = field(default_factory=ParallelConfig)
 
 
 # --------------------------------------------------------------------------- machinery

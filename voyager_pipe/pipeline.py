@@ -32,6 +32,7 @@ import torch
 
 from voyager_pipe.camera.cameras import Cameras
 from voyager_pipe.config import PipelineConfig, config_to_dict, dump_config
+from voyager_pipe.distributed import rank_output_dir
 from voyager_pipe.errors import InputError
 
 STATE_DIR = "state"
@@ -101,7 +102,7 @@ class WorldPipeline:
         t_start = time.perf_counter()
 
         # 1. check inputs (nothing is written before they all pass)
-        out_dir = Path(out_dir)
+        out_dir = rank_output_dir(out_dir, resume)  # torchrun: ranks > 0 write to a scratch folder (voyager_pipe.distributed)
         partial = out_dir.with_name(out_dir.name + ".partial")
         rgb0 = read_image(image)  # [3, H, W]
         height, width = rgb0.shape[-2:]

@@ -27,6 +27,7 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from voyager_pipe.config import load_config
+    from voyager_pipe.distributed import init_from_env
     from voyager_pipe.pipeline import WorldPipeline
 
     overrides = list(args.overrides)
@@ -39,6 +40,7 @@ def run(args) -> int:
     if args.no_progress:
         overrides.append("generate.progress=false")
     config = load_config(args.config, overrides)
+    init_from_env(config.parallel)  # torchrun: join the process group (docs/distributed.md)
     pipeline = WorldPipeline(config)
     output = pipeline(args.image, args.traj, args.out, depth=args.depth, resume=args.resume, overwrite=args.overwrite)
     print(f"voyager-pipe gen: {output.summary()}")
