@@ -12,7 +12,7 @@ os.environ.setdefault("OPENCV_IO_ENABLE_OPENEXR", "1")
 import cv2  # noqa: E402
 
 from voyager_pipe.depth import DepthConfig, estimate_depth, find_sidecar, read_depth_file  # noqa: E402
-from voyager_pipe.depth.files import read_pfm  # noqa: E402
+from voyager_pipe.io.depth_files import read_pfm  # noqa: E402
 from voyager_pipe.errors import InputError  # noqa: E402
 
 

@@ -11,7 +11,7 @@ from voyager_pipe.camera.cameras import Cameras, intrinsics_from_fov
 from voyager_pipe.errors import InputError
 from voyager_pipe.generate.base import ClipCondition, ClipGenerator, num_latent_frames
 from voyager_pipe.generate.fill import fill_depth_background
-from voyager_pipe.generate.sampler import add_noise, euler_sample, flow_sigmas, scheduler_sample, shift_sigma
+from voyager_pipe.generate.sampler import add_noise, euler_sample, flow_sigmas, sample_flow, shift_sigma
 from voyager_pipe.generate.scheduler import fuse_overlap, plan_clips, resolve_overlap
 from voyager_pipe.generate.warp import WarpGenerator
 
@@ -60,7 +60,7 @@ def test_euler_agrees_with_diffusers_step_for_a_nonlinear_velocity():
     x = torch.randn(2, 3, 4, 4)
     velocity = lambda x, s: torch.sin(3 * x) * (1 + s.view(-1, 1, 1, 1))  # noqa: E731
     ours = euler_sample(x, velocity, flow_sigmas(1.0, 0.0, 6, 5.0))
-    theirs = scheduler_sample(x, velocity, 1.0, 0.0, 6, 5.0)
+    theirs = sample_flow(x, lambda x, s: velocity(x, torch.full((x.shape[0],), s)), flow_sigmas(1.0, 0.0, 6, 5.0))  # diffusers' step
     torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=1e-5)
 
 

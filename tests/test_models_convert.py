@@ -18,19 +18,10 @@ import torch.nn.functional as F
 
 from voyager_pipe.cli import main as cli_main
 from voyager_pipe.errors import InputError
-from voyager_pipe.models.convert import (
-    convert_checkpoint,
-    convert_transformer_state_dict,
-    load_converted,
-    transformer_config_from_official,
-)
-from voyager_pipe.models.official_layout import (
-    OfficialTransformerShape,
-    official_transformer_shapes,
-    random_official_state_dict,
-    save_official_transformer,
-    save_official_vae,
-)
+from voyager_pipe.models.convert import convert_checkpoint, convert_transformer_state_dict, transformer_config_from_official
+from voyager_pipe.models.converted import load_converted
+from voyager_pipe.models.official_layout import OfficialTransformerShape, official_transformer_shapes
+from voyager_pipe.testing.voyager import random_official_state_dict, save_official_transformer, save_official_vae
 
 HIDDEN, HEADS, ROPE = 48, 2, (4, 10, 10)
 TINY = OfficialTransformerShape(
@@ -347,11 +338,17 @@ def test_plain_variant_and_dtype(converted, tmp_path, official_state):
     from safetensors import safe_open
 
     shards = sorted((tmp_path / "plain" / "transformer").glob("*.safetensors"))
-    stored = {f.get_slice(k).get_dtype() for shard in shards for f in [safe_open(shard, "pt")] for k in f.keys()}
-    assert stored == {"BF16"}
+    stored = {k: f.get_slice(k).get_dtype() for shard in shards for f in [safe_open(shard, "pt")] for k in f.keys()}
+    # everything bf16 except the released model's fp32 final projection (its modulation norm_out stays bf16)
+    assert {k for k, v in stored.items() if v != "BF16"} == {"proj_out.weight", "proj_out.bias"}
+    assert stored["proj_out.weight"] == "F32" and stored["norm_out.linear.weight"] == "BF16"
+    assert stored["single_transformer_blocks.0.proj_out.weight"] == "BF16"
     transformer, vae, index = load_converted(tmp_path / "plain", torch_dtype=torch.bfloat16, load_vae=False)
     assert vae is None and not transformer.config.use_context_block
     torch.testing.assert_close(transformer.x_embedder.proj.weight, official_state["img_in.proj.weight"].bfloat16())
+    # the fp32 projection is loaded unrounded
+    assert transformer.proj_out.weight.dtype == torch.float32
+    assert torch.equal(transformer.proj_out.weight, official_state["final_layer.linear.weight"])
 
 
 @pytest.mark.parametrize("damage", ["extra", "missing", "no_module", "bad_qkv"])

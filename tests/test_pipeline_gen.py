@@ -109,7 +109,7 @@ def test_resume_after_interruption_gives_identical_outputs(scene_case, tmp_path)
 
     with pytest.raises(Stop):
         WorldPipeline(cfg)(*args, tmp_path / "cut", depth=root / "depth.npy", on_clip_done=interrupt)
-    assert (tmp_path / "cut.partial" / "state" / "state.pt").is_file() and not (tmp_path / "cut").exists()
+    assert (tmp_path / "cut.partial" / "state" / "state.json").is_file() and not (tmp_path / "cut").exists()
     WorldPipeline(cfg)(*args, tmp_path / "cut", depth=root / "depth.npy", resume=True)
     full, cut = tmp_path / "full", tmp_path / "cut"
     names = sorted(p.relative_to(full).as_posix() for p in full.rglob("*") if p.is_file())

@@ -10,13 +10,8 @@ import numpy as np
 import torch
 
 from voyager_pipe.cli import main
-from voyager_pipe.models.official_layout import (
-    OfficialTransformerShape,
-    official_transformer_shapes,
-    random_official_state_dict,
-    save_official_transformer,
-    save_official_vae,
-)
+from voyager_pipe.models.official_layout import OfficialTransformerShape, official_transformer_shapes
+from voyager_pipe.testing.voyager import random_official_state_dict, save_official_transformer, save_official_vae
 
 SIZE, FRAMES = 32, 9  # head dim 24: the converter knows its RoPE split (4, 10, 10)
 TINY = OfficialTransformerShape(hidden_size=48, heads_num=2, double_blocks=1, single_blocks=1, refiner_blocks=1,

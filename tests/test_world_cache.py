@@ -115,9 +115,10 @@ def test_same_frame_twice_adds_nothing(room):
     assert stats.frames[0].rejected == stats.frames[0].candidates > 0
 
 
-def test_every_valid_pixel_of_an_updated_frame_is_rendered(room):
+@pytest.mark.parametrize("gap_tolerance", [0.0, 0.03])  # 0: the paper's exact rule (every uncovered pixel is added)
+def test_every_valid_pixel_of_an_updated_frame_is_rendered(room, gap_tolerance):
     _, cams, rgb, depth = room
-    cache = WorldCache(CacheConfig(fill_holes=0))  # the paper's exact rule: every uncovered pixel is added
+    cache = WorldCache(CacheConfig(gap_tolerance=gap_tolerance))
     cache.update(rgb[:3], depth[:3], cams[:3])
     out = cache.render(cams[1:3])
     valid = depth[1:3] > 0  # [2, 1, H, W]
@@ -230,24 +231,24 @@ def test_save_and_load_round_trip(room, tmp_path):
     assert loaded.update(rgb[1:2], depth[1:2], cams[1]).added == 0
 
 
-def test_bad_inputs_raise_clear_errors(room):
+def test_bad_inputs_raise_clear_programming_errors(room):
+    """Shape / dtype mismatches are the caller's bug (ValueError), never the user's InputError (exit 2)."""
     _, cams, rgb, depth = room
     cache = WorldCache()
-    with pytest.raises(InputError, match="depth"):
-        cache.update(rgb[:1], depth[:1, :, :-1], cams[0])
-    with pytest.raises(InputError, match="rgb"):
-        cache.update((rgb[:1] * 255).to(torch.uint8), depth[:1], cams[0])
-    with pytest.raises(InputError, match="depth"):
-        cache.update(rgb[:1], depth[:1].to(torch.int32), cams[0])
-    with pytest.raises(InputError, match="no valid pixel"):
-        cache.update(rgb[:1], torch.zeros_like(depth[:1]), cams[0])
-    with pytest.raises(InputError, match="no valid pixel"):
-        cache.update(rgb[:1], torch.full_like(depth[:1], float("nan")), cams[0])
-    with pytest.raises(InputError, match="cameras"):
-        cache.update(rgb[:2], depth[:2], cams[0])
-    with pytest.raises(InputError, match="valid_mask"):
-        cache.update(rgb[:1], depth[:1], cams[0], valid_mask=torch.ones(1, 1, H, W))
-    assert len(cache) == 0
+    cases = [
+        ("depth", lambda: cache.update(rgb[:1], depth[:1, :, :-1], cams[0])),
+        ("rgb", lambda: cache.update((rgb[:1] * 255).to(torch.uint8), depth[:1], cams[0])),
+        ("depth", lambda: cache.update(rgb[:1], depth[:1].to(torch.int32), cams[0])),
+        ("no valid pixel", lambda: cache.update(rgb[:1], torch.zeros_like(depth[:1]), cams[0])),
+        ("no valid pixel", lambda: cache.update(rgb[:1], torch.full_like(depth[:1], float("nan")), cams[0])),
+        ("cameras", lambda: cache.update(rgb[:2], depth[:2], cams[0])),
+        ("valid_mask", lambda: cache.update(rgb[:1], depth[:1], cams[0], valid_mask=torch.ones(1, 1, H, W))),
+    ]
+    for match, call in cases:
+        with pytest.raises(ValueError, match=match) as info:
+            call()
+        assert not isinstance(info.value, InputError)
+    assert len(cache) == 0 and len(cache.background) == 0
 
 
 def test_normals_of_added_points_match_the_whole_frame_estimate(room):

@@ -53,7 +53,7 @@ def bench_cpu(args) -> None:
     from voyager_pipe.generate.scheduler import ClipScheduler
     from voyager_pipe.generate.voyager import VoyagerGenerator
     from voyager_pipe.io.frames import write_frames
-    from voyager_pipe.models.loading import build_tiny_components
+    from voyager_pipe.testing.voyager import build_tiny_components
     from voyager_pipe.models.text import PromptEmbeddings, TextConditioning
     from voyager_pipe.world.cache import WorldCache
 

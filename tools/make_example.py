@@ -40,7 +40,8 @@ def main(argv=None) -> int:
     short = scene_trajectory(scene, "forward", frames=args.gt_frames, width=width, height=height)
     write_trajectory(out / "traj_short.json", short)
     rgb, depth = render_ground_truth(scene, short)  # [T, 3, H, W], [T, 1, H, W]
-    write_frames(out / "gt_short", rgb, depth, cameras=short)
+    write_frames(out / "gt_short", rgb, depth)
+    write_trajectory(out / "gt_short" / "cameras.json", short)
     # every scene trajectory starts at the same camera: the image is their frame 0
     write_image(out / "image.png", rgb[0])
     np.save(out / "depth.npy", depth[0, 0].numpy().astype(np.float32))

@@ -37,10 +37,10 @@ class ParallelConfig:
     """Section ``parallel`` (read by voyager_pipe.distributed and voyager_pipe.models.parallel)."""
 
     ulysses_degree: Optional[int] = option(
-        None, "Ulysses (all-to-all) context-parallel degree under torchrun (null = every rank not used by cfg)")
-    ring_degree: int = option(1, "ring-attention degree; only 1 is accepted (see docs/distributed.md)")
+        None, "Ulysses (all-to-all) context-parallel degree under torchrun (null = every rank not used by cfg)", min=1, max=1024)
+    ring_degree: int = option(1, "ring-attention degree; only 1 is accepted (see docs/distributed.md)", min=1, max=1024)
     cfg: bool = option(False, "classifier-free guidance in parallel: conditional and unconditional passes on different ranks")
-    timeout_s: int = option(1800, "seconds a rank waits in a collective before giving up (a peer died)")
+    timeout_s: int = option(1800, "seconds a rank waits in a collective before giving up (a peer died)", min=10, max=86400)
 
 
 @dataclass(frozen=True)
@@ -109,6 +109,9 @@ _SCRATCH: Optional[tempfile.TemporaryDirectory] = None
 def rank_output_dir(out_dir: str | Path, resume: bool = False) -> Path:
     """The folder this rank writes ``out_dir`` to: ``out_dir`` itself on rank 0 (or without torchrun),
     a private scratch copy elsewhere (removed at exit; seeded with rank 0's resume state)."""
+    from voyager_pipe.io.atomic import MARKER, partial_path
+    from voyager_pipe.pipeline import STATE_DIR
+
     global _SCRATCH
     out_dir = Path(out_dir)
     if is_main_process():
@@ -117,8 +120,8 @@ def rank_output_dir(out_dir: str | Path, resume: bool = False) -> Path:
         _SCRATCH = tempfile.TemporaryDirectory(prefix=f"voyager_pipe_rank{world().rank}_")
     scratch = Path(_SCRATCH.name) / out_dir.name
     shutil.rmtree(scratch, ignore_errors=True)
-    shutil.rmtree(scratch.with_name(scratch.name + ".partial"), ignore_errors=True)
-    state = out_dir.with_name(out_dir.name + ".partial") / "state"
-    if resume and state.is_dir():
-        shutil.copytree(state, scratch.with_name(scratch.name + ".partial") / "state")
+    shutil.rmtree(partial_path(scratch), ignore_errors=True)
+    if resume and (partial_path(out_dir) / STATE_DIR).is_dir():  # rank 0's resume state (read only)
+        shutil.copytree(partial_path(out_dir) / STATE_DIR, partial_path(scratch) / STATE_DIR)
+        shutil.copy2(partial_path(out_dir) / MARKER, partial_path(scratch) / MARKER)
     return scratch

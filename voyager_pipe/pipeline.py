@@ -18,7 +18,6 @@ same files as an uninterrupted run (same config and inputs required).
 
 from __future__ import annotations
 
-import io
 import json
 import platform
 import shutil
@@ -32,8 +31,10 @@ import torch
 
 from voyager_pipe.camera.cameras import Cameras
 from voyager_pipe.config import PipelineConfig, config_to_dict, dump_config
+from voyager_pipe.device import resolve_device
 from voyager_pipe.distributed import rank_output_dir
 from voyager_pipe.errors import InputError
+from voyager_pipe.world.state import StateWriter, has_state, load_state
 
 STATE_DIR = "state"
 
@@ -53,15 +54,6 @@ class WorldPipelineOutput:
         total = self.timings.get("total", 0.0)
         return (f"{self.num_frames} frames in {self.num_clips} clip(s) with '{self.backend}' -> {self.out_dir} "
                 f"in {total:.1f} s ({total / max(self.num_frames, 1):.2f} s/frame), {self.num_points} points in world.ply")
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        return torch.device(name)
-    except RuntimeError:
-        raise InputError(f"device: {name!r} is not a torch device (auto, cpu, cuda, cuda:1, ...)") from None
 
 
 class WorldPipeline:
@@ -87,12 +79,14 @@ class WorldPipeline:
         resume: bool = False,
         overwrite: bool = False,
         on_clip_done: Optional[Callable[[int], None]] = None,
+        on_clip: Optional[Callable] = None,
     ) -> WorldPipelineOutput:
-        """Run ``gen``. ``on_clip_done(clip_index)`` is called after each clip's state is saved."""
+        """Run ``gen``. ``on_clip_done(clip_index)`` is called after each clip's state is saved;
+        ``on_clip(result, cache, cameras, folder)`` too, with the clip, the cache and the folder (live viewers)."""
         from voyager_pipe.depth import estimate_depth
-        from voyager_pipe.generate.registry import get_generator, resolve_backend_name
+        from voyager_pipe.generate.registry import get_generator
         from voyager_pipe.generate.scheduler import ClipScheduler
-        from voyager_pipe.io.atomic import output_dir
+        from voyager_pipe.io.atomic import check_output_dir, output_dir, partial_path
         from voyager_pipe.io.images import read_image
         from voyager_pipe.render import get_renderer
         from voyager_pipe.world import WorldCache
@@ -103,16 +97,16 @@ class WorldPipeline:
 
         # 1. check inputs (nothing is written before they all pass)
         out_dir = rank_output_dir(out_dir, resume)  # torchrun: ranks > 0 write to a scratch folder (voyager_pipe.distributed)
-        partial = out_dir.with_name(out_dir.name + ".partial")
         rgb0 = read_image(image)  # [3, H, W]
         height, width = rgb0.shape[-2:]
         cameras = self._read_cameras(trajectory, width, height)
-        if out_dir.exists() and not overwrite and not resume:
-            raise InputError(f"{out_dir}: output folder exists; pass --overwrite or choose another --out")
-        if resume and not (partial / STATE_DIR / "state.pt").is_file():
+        inputs = [image, depth, cfg.depth.file, cfg.depth.model,
+                  None if isinstance(trajectory, Cameras) else trajectory]
+        check_output_dir(out_dir, inputs, overwrite=overwrite, resume=resume)
+        partial = partial_path(out_dir)
+        if resume and not has_state(partial / STATE_DIR):
             raise InputError(f"{partial}: nothing to resume (no interrupted run of this output folder)")
         generator = self._generator if self._generator is not None else get_generator(cfg, self.device)
-        backend = getattr(generator, "name", resolve_backend_name(cfg))
         scheduler = ClipScheduler(generator, cfg.generate)
         plans = scheduler.plan(len(cameras))
 
@@ -121,34 +115,37 @@ class WorldPipeline:
         estimate = estimate_depth(rgb0, cfg.depth, image_path=image, depth_path=depth, device=self.device)
         depth0 = torch.where(estimate.valid, estimate.depth, torch.zeros_like(estimate.depth)).float()  # [1, H, W]
         if not bool(estimate.valid.any()):
-            raise InputError(f"{depth or image}: depth has no valid pixel (all NaN, inf, zero or negative)")
+            raise InputError(f"{estimate.source.partition(':')[2] or image}: depth has no valid pixel (all NaN, inf, zero or negative)")
         timings["depth"] = time.perf_counter() - t
 
-        # 3. world cache from the image, taken by trajectory camera 0
+        # 3. world cache from the image, taken by trajectory camera 0 (depthless pixels: far layer)
         state = None
         cache = WorldCache(cfg.cache, renderer=get_renderer(cfg.render, device=self.device), device=self.device)
+        loaded = None
         if resume:
-            state, cache_state = self._load_state(partial, len(cameras))
-            cache.load_state_dict(cache_state)
+            state, loaded = self._load_state(partial / STATE_DIR, cache, len(cameras))
         else:
-            if partial.exists():
-                shutil.rmtree(partial)
-            cache.update(rgb0[None], depth0[None], cameras[0], valid_mask=estimate.valid[None], frame_ids=[0])
+            cache.update(rgb0[None], depth0[None], cameras[0], frame_ids=[0])
 
         # 4. clips
         rng = torch.Generator(device=generator.device).manual_seed(cfg.seed)
-        with output_dir(out_dir, keep_partial=True) as folder:
+        with output_dir(out_dir, keep_partial=True, inputs=inputs, overwrite=overwrite, resume=resume) as folder:
             from voyager_pipe.io.frames import write_frames
 
+            stores = {"geometry": cache.geometry, "background": cache.background}
+            writer = StateWriter(folder / STATE_DIR) if loaded is None else StateWriter.resuming(folder / STATE_DIR, loaded, stores)
+
             io_seconds = state.timings.get("io", 0.0) if state else 0.0
-            for result in scheduler.run(cameras, cache, rgb0, depth0, rng, state=state):
+            for result in scheduler.run(cameras, cache, rgb0, depth0, rng, state=state, plans=plans):
                 t = time.perf_counter()
                 write_frames(folder, result.rgb, result.depth, mask=result.mask, start=result.plan.out_start)
+                result.state.timings["io"] = io_seconds + time.perf_counter() - t
+                self._save_state(writer, result.state, cache, len(cameras))
                 io_seconds += time.perf_counter() - t
-                result.state.timings["io"] = io_seconds
-                self._save_state(folder, result.state, cache, len(cameras))
                 if on_clip_done is not None:
                     on_clip_done(result.plan.index)
+                if on_clip is not None:
+                    on_clip(result, cache, cameras, folder)
             timings.update({k: v for k, v in scheduler.timings.items()})
 
             # 5. outputs
@@ -157,7 +154,7 @@ class WorldPipeline:
             timings["io"] = io_seconds + time.perf_counter() - t
             timings["total"] = time.perf_counter() - t_start  # this process (a resumed run counts its part only)
             output = WorldPipelineOutput(out_dir=out_dir, num_frames=len(cameras), num_clips=len(plans),
-                                         num_points=len(cache), backend=backend, timings=timings)
+                                         num_points=len(cache), backend=generator.name, timings=timings)
             self._write_run_json(folder, output, estimate.source, width, height)
             shutil.rmtree(folder / STATE_DIR, ignore_errors=True)
         return output
@@ -177,23 +174,37 @@ class WorldPipeline:
             raise InputError(f"{trajectory if not isinstance(trajectory, Cameras) else 'trajectory'}: has no frames")
         if not (torch.isfinite(cameras.K).all() and torch.isfinite(cameras.w2c).all()):
             raise InputError(f"{trajectory}: cameras contain NaN or inf")
-        return cameras.to(dtype=torch.float32)
+        return cameras  # as read (float64 from files): cameras.json is written from these, consumers cast
 
     # ------------------------------------------------------------------ state
-    def _save_state(self, folder: Path, state, cache, num_frames: int) -> None:
-        from voyager_pipe.io.atomic import atomic_write_bytes
+    def _state_header(self, num_frames: int) -> dict:
+        """What must be equal for a resume: the config and the trajectory length (JSON-normalised)."""
+        return json.loads(json.dumps({"config": config_to_dict(self.config), "num_frames": num_frames}))
 
-        payload = {"scheduler": state, "cache": cache.state_dict(), "config": config_to_dict(self.config),
-                   "num_frames": num_frames}
-        buffer = io.BytesIO()
-        torch.save(payload, buffer)
-        atomic_write_bytes(folder / STATE_DIR / "state.pt", buffer.getvalue())
+    def _save_state(self, writer, state, cache, num_frames: int) -> None:
+        """Incremental, data-only state after a clip (:mod:`voyager_pipe.world.state`)."""
+        writer.save(header=self._state_header(num_frames),
+                    scheduler={"next_clip": state.next_clip, "cached_upto": state.cached_upto,
+                               "timings": {k: float(v) for k, v in state.timings.items()}},
+                    scheduler_tensors={"carry_rgb": state.carry_rgb, "carry_depth": state.carry_depth,
+                                       "rng_state": state.rng_state},
+                    cache_meta=cache.meta(), stores={"geometry": cache.geometry, "background": cache.background})
 
-    def _load_state(self, partial: Path, num_frames: int):
-        payload = torch.load(partial / STATE_DIR / "state.pt", weights_only=False)
-        if payload["config"] != config_to_dict(self.config) or payload["num_frames"] != num_frames:
-            raise InputError(f"{partial}: cannot resume: the config or the trajectory differ from the interrupted run")
-        return payload["scheduler"], payload["cache"]
+    def _load_state(self, state_dir: Path, cache, num_frames: int):
+        """Validated state of an interrupted run -> (SchedulerState, LoadedState); fills ``cache``."""
+        from voyager_pipe.generate.scheduler import SchedulerState
+
+        loaded = load_state(state_dir)
+        if loaded.header != self._state_header(num_frames):
+            raise InputError(f"{state_dir.parent}: cannot resume: the config or the trajectory differ from the interrupted run")
+        cache.load_meta(loaded.cache_meta)
+        for name, store in (("geometry", cache.geometry), ("background", cache.background)):
+            store.replace(**{k: v.to(cache.device) for k, v in loaded.stores[name].items()})
+        tensors = loaded.scheduler_tensors
+        state = SchedulerState(next_clip=loaded.scheduler["next_clip"], cached_upto=loaded.scheduler["cached_upto"],
+                               carry_rgb=tensors.get("carry_rgb"), carry_depth=tensors.get("carry_depth"),
+                               rng_state=tensors["rng_state"], timings=dict(loaded.scheduler["timings"]))
+        return state, loaded
 
     # ------------------------------------------------------------------ outputs
     def _write_outputs(self, folder: Path, cameras: Cameras, cache) -> None:
@@ -201,7 +212,7 @@ class WorldPipeline:
         from voyager_pipe.generate.outputs import write_videos
 
         out = self.config.output
-        write_trajectory(folder / "cameras.json", cameras.to(dtype=torch.float64))
+        write_trajectory(folder / "cameras.json", cameras)
         if out.write_ply:
             cache.save(folder / "world.ply")
         dump_config(self.config, folder / "config.yaml")

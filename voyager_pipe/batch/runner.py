@@ -55,14 +55,16 @@ def finished(job: BatchJob, out_root: Path) -> bool:
 
 def run_job(job: BatchJob, out_root: str | Path, threads: Optional[int] = None) -> JobResult:
     """Run one job in this process (what a Ray task executes). Never raises for a job's own failure."""
+    from voyager_pipe.io.atomic import partial_path
     from voyager_pipe.pipeline import STATE_DIR, WorldPipeline
+    from voyager_pipe.world.state import has_state
 
     if threads:
         import torch
 
         torch.set_num_threads(threads)
     out = Path(out_root) / job.name
-    resume = (out.with_name(out.name + ".partial") / STATE_DIR / "state.pt").is_file()
+    resume = has_state(partial_path(out) / STATE_DIR)
     start = time.perf_counter()
     result = JobResult(name=job.name, line=job.line, status="ok", resumed=resume)
     try:

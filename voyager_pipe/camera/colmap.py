@@ -18,6 +18,7 @@ import torch
 
 from voyager_pipe.camera._text import fmt_float
 from voyager_pipe.io.atomic import atomic_write_text
+from voyager_pipe.io.reading import read_text
 from voyager_pipe.camera.cameras import Cameras
 from voyager_pipe.camera.rotations import matrix_to_quaternion, quaternion_to_matrix
 from voyager_pipe.camera.validate import check_intrinsics, check_poses, check_size
@@ -52,7 +53,7 @@ def model_files(path: str | Path) -> tuple[Path, Path]:
 
 def _data_lines(path: Path) -> list[tuple[int, str]]:
     """``(line number, text)`` of every line that is not a comment (empty lines kept)."""
-    lines = path.read_text(encoding="utf-8").splitlines()
+    lines = read_text(path, "COLMAP model").splitlines()
     return [(n, line) for n, line in enumerate(lines, start=1) if not line.startswith("#")]
 
 
@@ -89,6 +90,21 @@ def _read_cameras(path: Path) -> dict[int, tuple[torch.Tensor, int, int]]:
     return cameras
 
 
+def _check_points_line(numbered_line: tuple[int, str], source: str) -> None:
+    """The line after an image line holds its 2D points (``X Y POINT3D_ID`` triples, possibly none).
+
+    A file without those lines would pair image lines up and silently drop every other image."""
+    number, line = numbered_line
+    fields = line.split()
+    try:
+        [float(x) for x in fields]
+    except ValueError:
+        fields = None
+    if fields is None or len(fields) % 3:
+        raise InputError(f"{source}: line {number}: expected the POINTS2D line (X Y POINT3D_ID ..., may be empty) "
+                         "after each image line; got another image line? (COLMAP writes two lines per image)")
+
+
 def read(path: str | Path, size: tuple[int, int] | None = None) -> Cameras:
     """Read a COLMAP text model (directory, ``cameras.txt`` or ``images.txt``)."""
     cameras_txt, images_txt = model_files(path)
@@ -110,6 +126,8 @@ def read(path: str | Path, size: tuple[int, int] | None = None) -> Cameras:
             raise InputError(f"{source}: line {number}: not a number in {line.strip()[:60]!r}") from None
         if camera_id not in intrinsics:
             raise InputError(f"{source}: line {number}: camera {camera_id} is not in {cameras_txt} (missing intrinsics)")
+        if k + 1 < len(lines):
+            _check_points_line(lines[k + 1], source)
         records.append((" ".join(fields[9:]), number, values, camera_id))
     if not records:
         raise InputError(f"{source}: empty trajectory (no images)")

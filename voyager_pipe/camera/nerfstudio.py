@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from voyager_pipe.io.atomic import atomic_write_text
+from voyager_pipe.io.reading import read_json
 from voyager_pipe.camera.cameras import Cameras
 from voyager_pipe.camera.validate import as_matrix_array, check_intrinsics, check_poses, check_size
 from voyager_pipe.errors import InputError
@@ -34,15 +35,24 @@ def _number(entry: dict, key: str, where: str):
     return float(value)
 
 
+#: Widest field of view a pinhole camera can have here (radians): 179 degrees.
+MAX_FOV = math.radians(179.0)
+
+
+def _angle(entry: dict, key: str, where: str) -> float:
+    """A field-of-view angle in radians, strictly between 0 and :data:`MAX_FOV`."""
+    value = _number(entry, key, where)
+    if not 0 < value <= MAX_FOV:
+        raise InputError(f"{where}.{key}: field of view {value!r} rad is not in (0, {MAX_FOV:.4f}] (0 to 179 degrees)")
+    return value
+
+
 def read(path: str | Path, size: tuple[int, int] | None = None) -> Cameras:
     """Read a ``transforms.json`` (or a directory holding one). ``size`` supplies w/h when the file has none."""
     path = Path(path)
     if path.is_dir():
         path = path / "transforms.json"
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}: not valid JSON ({exc})") from None
+    data = read_json(path, "transforms.json trajectory")
     source = str(path)
     frames = data.get("frames") if isinstance(data, dict) else None
     if not isinstance(frames, list):
@@ -72,13 +82,13 @@ def read(path: str | Path, size: tuple[int, int] | None = None) -> Cameras:
         if "fl_x" in entry:
             fx = _number(entry, "fl_x", where)
         elif "camera_angle_x" in entry:
-            fx = 0.5 * w / math.tan(0.5 * _number(entry, "camera_angle_x", where))
+            fx = 0.5 * w / math.tan(0.5 * _angle(entry, "camera_angle_x", where))
         else:
             raise InputError(f"{where}: missing intrinsics (\"fl_x\" or \"camera_angle_x\")")
         if "fl_y" in entry:
             fy = _number(entry, "fl_y", where)
         elif "camera_angle_y" in entry:
-            fy = 0.5 * h / math.tan(0.5 * _number(entry, "camera_angle_y", where))
+            fy = 0.5 * h / math.tan(0.5 * _angle(entry, "camera_angle_y", where))
         else:
             fy = fx
         cx = _number(entry, "cx", where) if "cx" in entry else w / 2

@@ -17,13 +17,13 @@ write-read round trip gives bit-identical float64 tensors. The reader accepts al
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 
 from voyager_pipe.camera._text import fmt_float
 from voyager_pipe.io.atomic import atomic_write_text
+from voyager_pipe.io.reading import read_json
 from voyager_pipe.camera.cameras import Cameras, _CV_TO_GL, intrinsics_from_fov, rigid_inverse
 from voyager_pipe.camera.validate import as_matrix_array, check_intrinsics, check_poses, check_size
 from voyager_pipe.errors import InputError
@@ -50,12 +50,7 @@ def _intrinsics(entry: dict, width: int, height: int, where: str) -> torch.Tenso
 
 def read(path: str | Path, size: tuple[int, int] | None = None) -> Cameras:
     """Read an own-format trajectory file (``size`` is unused: the file carries its size)."""
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}: not valid JSON ({exc})") from None
-    return from_dict(data, str(path))
+    return from_dict(read_json(path, "trajectory"), str(path))
 
 
 def from_dict(data: dict, source: str) -> Cameras:

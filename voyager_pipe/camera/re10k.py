@@ -19,6 +19,7 @@ import torch
 
 from voyager_pipe.camera._text import fmt_float
 from voyager_pipe.io.atomic import atomic_write_text
+from voyager_pipe.io.reading import read_text
 from voyager_pipe.camera.cameras import Cameras
 from voyager_pipe.camera.validate import check_intrinsics, check_poses, check_size
 from voyager_pipe.errors import InputError
@@ -33,7 +34,7 @@ def read(path: str | Path, size: tuple[int, int] | None = None) -> Cameras:
         raise InputError(f"{path}: RealEstate10K files store normalised intrinsics and no image size: "
                          "pass the size (--size WxH)")
     width, height = check_size(size[0], size[1], f"{path}: size")
-    lines = path.read_text(encoding="utf-8").splitlines()
+    lines = read_text(path, "RealEstate10K trajectory").splitlines()
     rows = []
     for number, line in enumerate(lines[1:], start=2):  # line 1 is the URL
         if not line.strip():

@@ -15,11 +15,12 @@ ours, so no half-pixel shift is applied anywhere; see ``docs/cameras.md`` for th
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from voyager_pipe.camera.cameras import Cameras
+from voyager_pipe.camera.validate import check_size
 from voyager_pipe.errors import InputError
+from voyager_pipe.io.reading import MAX_FRAMES, check_count, read_json, read_text, reading
 
 FORMATS = ("json", "re10k", "transforms", "colmap")
 
@@ -55,13 +56,10 @@ def detect_format(path: str | Path) -> str:
         return "colmap"
     if path.name in ("cameras.txt", "images.txt"):
         return "colmap"
-    head = path.read_text(encoding="utf-8", errors="replace")
+    head = read_text(path, "trajectory")
     stripped = head.lstrip()
     if stripped.startswith("{"):
-        try:
-            data = json.loads(head)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{path}: looks like JSON but does not parse ({exc})") from None
+        data = read_json(path, "trajectory")
         if isinstance(data, dict) and data.get("format") == "voyager_pipe.trajectory":
             return "json"
         frames = data.get("frames") if isinstance(data, dict) else None
@@ -92,9 +90,26 @@ def read_trajectory(path: str | Path, fmt: str | None = None, size: tuple[int, i
     module = _module(fmt)
     if not Path(path).exists():
         raise InputError(f"{path}: no such file or directory")
-    cameras = module.read(path, size=size)
+    if size is not None:
+        check_size(size[0], size[1], f"{path}: size")
+    with reading(path, f"{fmt} trajectory"):
+        cameras = module.read(path, size=size)
+    check_count(len(cameras), MAX_FRAMES, str(path), "frames")
     if size is not None and (cameras.width, cameras.height) != tuple(size):
         cameras = cameras.resize(*size)
+    return cameras
+
+
+def read_folder_cameras(folder: str | Path, num_frames: int) -> Cameras | None:
+    """The ``cameras.json`` of a frame folder (None when it has none); its length must be ``num_frames``."""
+    from voyager_pipe.io.frames import CAMERAS_FILE
+
+    path = Path(folder) / CAMERAS_FILE
+    if not path.is_file():
+        return None
+    cameras = read_trajectory(path, fmt="json")
+    if len(cameras) != num_frames:
+        raise InputError(f"{path}: {len(cameras)} cameras for {num_frames} frames")
     return cameras
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from voyager_pipe.errors import InputError
+from voyager_pipe.io.reading import check_image_size
 
 #: Largest allowed ``|R @ R.T - I|`` entry. Files store 6-9 decimals, so true rotations stay far below.
 ORTHONORMAL_TOLERANCE = 1e-4
@@ -96,10 +97,12 @@ def check_intrinsics(K: torch.Tensor, source: str, indices=None) -> None:
 
 def check_size(width, height, source: str) -> tuple[int, int]:
     """Positive integer image size, or an InputError."""
-    try:
-        w, h = int(width), int(height)
-    except (TypeError, ValueError):
-        raise InputError(f"{source}: image size must be integers, got width={width!r}, height={height!r}") from None
-    if w != width or h != height or w <= 0 or h <= 0:
+    for value in (width, height):
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+                or not np.isfinite(value) or int(value) != value:
+            raise InputError(f"{source}: image size must be integers, got width={width!r}, height={height!r}")
+    w, h = int(width), int(height)
+    if w <= 0 or h <= 0:
         raise InputError(f"{source}: image size must be positive integers, got width={width!r}, height={height!r}")
+    check_image_size(w, h, source)
     return w, h

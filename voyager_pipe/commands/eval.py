@@ -13,37 +13,41 @@ from pathlib import Path
 from voyager_pipe.commands._common import add_config_args
 
 
+def _comma_list(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
+# command-line flag (args attribute) -> the config key it sets
+EVAL_FLAGS = {"metrics": "eval.metrics", "lpips_weights": "eval.lpips_weights", "depth_align": "eval.depth_align"}
+
+
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "eval", help="compare a gen output folder with ground-truth frames (PSNR/SSIM/LPIPS, depth, consistency)",
         description="Compare a gen output folder with ground-truth frames of the same cameras (matched by index).")
     parser.add_argument("--pred", required=True, metavar="OUTDIR", help="gen output folder (frames/, depth/, mask/, cameras.json)")
     parser.add_argument("--gt", required=True, metavar="GTDIR", help="ground-truth folder (frames/, optional depth/ and mask/)")
-    parser.add_argument("--metrics", default=None, metavar="LIST",
+    parser.add_argument("--metrics", default=None, metavar="LIST", type=_comma_list,
                         help="comma-separated from psnr,ssim,lpips,depth,consistency (default: eval.metrics = all)")
     parser.add_argument("--out", default=None, metavar="FILE", help="metrics JSON to write (default: OUTDIR/metrics.json)")
     parser.add_argument("--lpips-weights", default=None, metavar="PTH",
                         help="ImageNet AlexNet weights (torchvision layout); default: torch hub cache checkpoints/alexnet-owt-7be5be79.pth")
     parser.add_argument("--depth-align", choices=("median", "lstsq", "none"), default=None, help="depth scale alignment (default: eval.depth_align)")
-    parser.add_argument("--device", default="cpu", help="torch device for LPIPS (default cpu)")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     add_config_args(parser)
     parser.set_defaults(func=run)
 
 
 def run(args) -> int:
-    import dataclasses
-
-    from voyager_pipe.config import load_config
+    from voyager_pipe.commands._common import config_from_args
+    from voyager_pipe.device import resolve_device
     from voyager_pipe.metrics.evaluate import evaluate_folders, format_table, parse_metrics, write_reports
 
-    cfg = load_config(args.config, args.overrides).eval
-    if args.lpips_weights is not None:
-        cfg = dataclasses.replace(cfg, lpips_weights=args.lpips_weights)
-    if args.depth_align is not None:
-        cfg = dataclasses.replace(cfg, depth_align=args.depth_align)
-    metrics = parse_metrics(args.metrics if args.metrics is not None else cfg.metrics)
-    result = evaluate_folders(args.pred, args.gt, metrics, cfg, device=args.device)
+    config = config_from_args(args, EVAL_FLAGS, whole_file=True)
+    cfg = config.eval
+    device = resolve_device(config.device)
+    metrics = parse_metrics(cfg.metrics)
+    result = evaluate_folders(args.pred, args.gt, metrics, cfg, device=device)
     out = Path(args.out) if args.out else Path(args.pred) / "metrics.json"
     written = write_reports(result, out, plots=not args.no_plots)
     print(format_table(result))

@@ -7,7 +7,7 @@ Writes ``frames/`` (RGB PNG), ``depth/`` (float32 ``.npy`` z-depth, 0 = empty), 
 
 from __future__ import annotations
 
-from voyager_pipe.commands._common import add_config_args, parse_size
+from voyager_pipe.commands._common import add_config_args, bounded_int, parse_size
 
 
 def register(subparsers) -> None:
@@ -22,25 +22,9 @@ def register(subparsers) -> None:
                         help="format of --traj (default: detected)")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder (replaced when the render succeeds)")
     parser.add_argument("--size", metavar="WxH", help="image size (required for RealEstate10K; rescales K otherwise)")
-    parser.add_argument("--batch", type=int, default=8, help="cameras rendered together (default 8)")
+    parser.add_argument("--batch", type=bounded_int(1, 1024), default=8, help="cameras rendered together (1..1024, default 8)")
     add_config_args(parser)
     parser.set_defaults(func=run)
-
-
-def _device(name: str):
-    import torch
-
-    from voyager_pipe.errors import InputError
-
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise InputError(f"device: {name!r} is not a torch device (auto, cpu, cuda, cuda:1, ...)") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"device: {name!r} requested but CUDA is not available")
-    return device
 
 
 def run(args) -> int:
@@ -48,11 +32,12 @@ def run(args) -> int:
     import torch
     from tqdm import tqdm
 
-    from voyager_pipe.camera.trajectory_io import read_trajectory
+    from voyager_pipe.camera.trajectory_io import read_trajectory, write_trajectory
     from voyager_pipe.config import dump_config, load_config
+    from voyager_pipe.device import resolve_device
     from voyager_pipe.errors import InputError
     from voyager_pipe.io.atomic import output_dir
-    from voyager_pipe.io.frames import write_frames
+    from voyager_pipe.io.frames import CAMERAS_FILE, write_frames
     from voyager_pipe.render import get_renderer
     from voyager_pipe.world.ply import read_ply
 
@@ -61,7 +46,7 @@ def run(args) -> int:
     size = parse_size(args.size)
     if args.batch < 1:
         raise InputError(f"--batch {args.batch}: must be >= 1")
-    device = _device(cfg.device)
+    device = resolve_device(cfg.device)
     cloud = read_ply(args.points)
     if len(cloud["xyz"]) == 0:
         raise InputError(f"{args.points}: the point cloud is empty")
@@ -79,13 +64,13 @@ def run(args) -> int:
 
     # 3. render batch by batch and write the frame folder atomically
     coverage = []
-    with output_dir(args.out) as tmp:
+    with output_dir(args.out, inputs=[args.points, args.traj, args.config]) as tmp:
         for start in tqdm(range(0, len(cameras), args.batch), desc="render", unit="batch", disable=None):
             batch = cameras[start:start + args.batch]
             out = renderer.render(points, colors, batch)
             write_frames(tmp, rgb=out.rgb, depth=out.depth, mask=out.mask, start=start)
             coverage.append(out.mask.float().mean(dim=(1, 2, 3)).cpu())  # [n]
-        write_frames(tmp, cameras=cameras)
+        write_trajectory(tmp / CAMERAS_FILE, cameras)
         dump_config(cfg, tmp / "config.yaml")
     cover = torch.cat(coverage)  # [T]
     print(f"rendered {len(cameras)} frames of {cameras.width}x{cameras.height} from {len(points)} points "

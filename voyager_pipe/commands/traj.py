@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
-from voyager_pipe.commands._common import parse_size
+from voyager_pipe.commands._common import bounded_int, finite_float, parse_size
 from voyager_pipe.errors import InputError
 
 FORMATS = ("json", "re10k", "transforms", "colmap")
+MAX_FRAMES = 10_000  # = voyager_pipe.io.reading.MAX_FRAMES (not imported here so --help stays instant)
 # Kept in sync with voyager_pipe.camera.presets.PRESETS (not imported here so --help stays instant).
 PRESET_NAMES = ("forward", "backward", "left", "right", "up", "down", "turn_left", "turn_right", "pan", "orbit",
                 "spiral", "zoom_in", "zoom_out", "dolly_zoom", "keyframes")
@@ -17,25 +19,25 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser("traj", help="make, convert and inspect camera trajectories",
                                    description="Make, convert and inspect camera trajectories.")
     verbs = parser.add_subparsers(dest="traj_command", metavar="VERB")
-    parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
+    parser.set_defaults(func=lambda args: (parser.print_help(sys.stderr), 2)[1])
 
     make = verbs.add_parser("make", help="write a preset camera path",
                             description="Write a preset camera path. Every preset starts at the identity pose "
                                         "(the input image's camera); directions are the first camera's "
                                         "(x right, y down, z forward).")
     make.add_argument("preset", choices=PRESET_NAMES, metavar="PRESET", help=f"one of: {', '.join(PRESET_NAMES)}")
-    make.add_argument("--frames", type=int, required=True, help="number of frames")
+    make.add_argument("--frames", type=bounded_int(1, MAX_FRAMES), required=True, help=f"number of frames (1..{MAX_FRAMES})")
     make.add_argument("--out", required=True, help="output file (format from --to or the file name)")
     make.add_argument("--to", choices=FORMATS, help="output format (default: from the file name, else json)")
     make.add_argument("--size", default="640x360", help="image size WxH (default 640x360)")
-    make.add_argument("--fov", type=float, default=60.0, help="horizontal field of view in degrees (default 60)")
-    make.add_argument("--distance", type=float, help="total translation in scene units (default 0.5 * depth)")
-    make.add_argument("--speed", type=float, help="translation per frame (overrides --distance)")
-    make.add_argument("--angle", type=float, help="rotation / orbit angle in degrees (default 30)")
-    make.add_argument("--depth", type=float, help="look-at distance, e.g. the median scene depth (default 2.0)")
-    make.add_argument("--radius", type=float, help="spiral radius (default 0.1 * depth)")
-    make.add_argument("--turns", type=float, help="spiral loops (default 1)")
-    make.add_argument("--zoom", type=float, help="zoom_in / zoom_out focal factor (default 1.5)")
+    make.add_argument("--fov", type=finite_float, default=60.0, help="horizontal field of view in degrees (default 60)")
+    make.add_argument("--distance", type=finite_float, help="total translation in scene units (default 0.5 * depth)")
+    make.add_argument("--speed", type=finite_float, help="translation per frame (overrides --distance)")
+    make.add_argument("--angle", type=finite_float, help="rotation / orbit angle in degrees (default 30)")
+    make.add_argument("--depth", type=finite_float, help="look-at distance, e.g. the median scene depth (default 2.0)")
+    make.add_argument("--radius", type=finite_float, help="spiral radius (default 0.1 * depth)")
+    make.add_argument("--turns", type=finite_float, help="spiral loops (default 1)")
+    make.add_argument("--zoom", type=finite_float, help="zoom_in / zoom_out focal factor (default 1.5)")
     make.add_argument("--direction", choices=("left", "right", "up", "down"), help="pan direction (default left)")
     make.add_argument("--ease", action="store_true", help="smooth start and stop instead of constant speed")
     make.add_argument("--keys", help="keyframes preset: trajectory file with the key cameras")
@@ -82,20 +84,23 @@ def run_make(args) -> int:
     from voyager_pipe.camera.presets import make_preset
     from voyager_pipe.camera.summary import format_summary, summarize
     from voyager_pipe.camera.trajectory_io import read_trajectory, write_trajectory
+    from voyager_pipe.camera.validate import check_intrinsics, check_poses
 
     size = parse_size(args.size)
     if args.preset == "keyframes":
         if not args.keys:
             raise InputError("--keys: the keyframes preset needs a trajectory file with the key cameras")
         keys = read_trajectory(args.keys, fmt=args.keys_from, size=size if args.size else None)
-        if args.frames < 1:
-            raise InputError(f"--frames: must be at least 1, got {args.frames}")
         cameras = interpolate_cameras(keys, args.frames)
     else:
         params = {k: getattr(args, k) for k in ("distance", "speed", "angle", "depth", "radius", "turns", "zoom",
                                                  "direction")}
         params["ease"] = args.ease
+        if not 0 < args.fov < 180:
+            raise InputError(f"--fov {args.fov}: must be in (0, 180) degrees")
         cameras = make_preset(args.preset, args.frames, size[0], size[1], fov=args.fov, **params)
+    check_poses(cameras.w2c, f"preset {args.preset}")  # e.g. absurd distances overflowing to inf
+    check_intrinsics(cameras.K, f"preset {args.preset}")
     fmt = format_for_output(args.out, args.to)
     write_trajectory(args.out, cameras, fmt)
     print(format_summary(summarize(cameras), f"{args.out} ({fmt}, preset {args.preset})"))

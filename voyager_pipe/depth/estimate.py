@@ -19,15 +19,10 @@ from voyager_pipe.depth.config import DepthConfig
 from voyager_pipe.depth.file_backend import FileDepthEstimator
 from voyager_pipe.depth.files import SIDECAR_PATTERNS, find_sidecar
 from voyager_pipe.depth.locate import LocatedModel, find_default_model, locate_model, requested_model, where_looked
+from voyager_pipe.device import resolve_device
 from voyager_pipe.errors import InputError, MissingDependencyError
 
 EstimatorFactory = Callable[..., DepthEstimator]
-
-
-def _device(device) -> torch.device:
-    if device is None or str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def _explicit_file(cfg: DepthConfig, depth_path) -> Path | None:
@@ -40,10 +35,10 @@ def _learned(found: LocatedModel, cfg: DepthConfig, device) -> DepthEstimator:
     if found.backend == "moge":
         from voyager_pipe.depth.moge_backend import MoGeDepthEstimator
 
-        return MoGeDepthEstimator(found.path, cfg, _device(device), name=found.name)
+        return MoGeDepthEstimator(found.path, cfg, resolve_device(device), name=found.name)
     from voyager_pipe.depth.transformers_backend import TransformersDepthEstimator
 
-    return TransformersDepthEstimator(found.path, cfg, _device(device), name=found.name)
+    return TransformersDepthEstimator(found.path, cfg, resolve_device(device), name=found.name)
 
 
 def _requested_learned(cfg: DepthConfig, backend: str | None) -> LocatedModel | None:
@@ -90,9 +85,14 @@ def make_moge(cfg: DepthConfig, image_path=None, depth_path=None, device=None) -
 
 
 def make_auto(cfg: DepthConfig, image_path=None, depth_path=None, device=None) -> DepthEstimator:
+    """Explicit choices first: a depth file (--depth / depth.file), then a named model (--depth-model /
+    depth.model: an error when it is not found, never silently replaced); then a sidecar next to the
+    image, the model of the environment variable, and a well-known model in the local cache."""
     path = _explicit_file(cfg, depth_path)
     if path is not None:
         return FileDepthEstimator(path, cfg)
+    if cfg.model:
+        return _learned(_requested_learned(cfg, None), cfg, device)
     if image_path is not None and cfg.sidecar:
         sidecar = find_sidecar(image_path)
         if sidecar is not None:

@@ -8,7 +8,7 @@ import torch
 
 from voyager_pipe.depth.base import DepthEstimate
 from voyager_pipe.depth.config import DepthConfig
-from voyager_pipe.depth.files import read_depth_values
+from voyager_pipe.io.depth_files import read_depth_values
 from voyager_pipe.depth.finish import finish_estimate
 from voyager_pipe.errors import InputError
 
@@ -33,5 +33,9 @@ class FileDepthEstimator:
         if tuple(depth.shape) != (height, width):
             raise InputError(f"{self.path}: depth is {depth.shape[1]}x{depth.shape[0]} (WxH) but the image is "
                              f"{width}x{height}; depth files must match the image size (they are never resized)")
-        return finish_estimate(depth, height, width, self.cfg, learned=False, is_metric=True,
-                               source=f"file:{self.path}")
+        estimate = finish_estimate(depth, height, width, self.cfg, learned=False, is_metric=True,
+                                   source=f"file:{self.path}")
+        if not bool(estimate.valid.any()):
+            limit = f", or all beyond depth.max_depth={self.cfg.max_depth}" if self.cfg.max_depth is not None else ""
+            raise InputError(f"{self.path}: depth has no valid pixel (all NaN, inf, zero or negative{limit})")
+        return estimate

@@ -23,14 +23,15 @@ from voyager_pipe.options import option
 class GenerateConfig:
     backend: Literal["auto", "warp", "voyager"] = option(
         "auto", "clip generator: auto (voyager when voyager.model_dir is set, else warp), warp (weight-free preview), voyager (diffusion model)")
-    clip_len: int = option(49, "frames per clip (1 + 4k for the voyager backend)")
-    overlap: Optional[int] = option(None, "frames shared by consecutive clips (null = half a clip; rounded up to 1 + 4k for voyager)")
-    steps: int = option(50, "denoising steps of a clip")
-    shift: float = option(7.0, "flow-matching time shift: sigma = shift*s / (1 + (shift-1)*s)")
-    sampler: str = option("FlowMatchEulerDiscreteScheduler", "diffusers flow-matching scheduler class used for the steps")
-    sigma_init: float = option(0.8, "noise level the overlap of the next clip is re-noised to (0 < x <= 1)")
-    sigma_refine: float = option(0.3, "noise injected before the refinement pass over a fused clip (0 = no refinement)")
-    refine_steps: int = option(5, "steps of the refinement pass")
+    clip_len: int = option(49, "frames per clip (1 + 4k for the voyager backend)", min=1, max=1025)
+    overlap: Optional[int] = option(None, "frames shared by consecutive clips (null = half a clip; rounded up to 1 + 4k for voyager)", min=0, max=1024)
+    steps: int = option(50, "denoising steps of a clip", min=1, max=1000)
+    shift: float = option(7.0, "flow-matching time shift: sigma = shift*s / (1 + (shift-1)*s)", above=0, max=1000)
+    sampler: Literal["euler", "heun", "unipc", "dpmpp"] = option(
+        "euler", "diffusers scheduler that takes the steps: euler (reference), heun (2nd order, 2 calls/step), unipc / dpmpp (multistep flow solvers: fewer steps)")
+    sigma_init: float = option(0.8, "noise level the overlap of the next clip is re-noised to (0 < x <= 1)", above=0, max=1)
+    sigma_refine: float = option(0.3, "noise injected before the refinement pass over a fused clip (0 = no refinement)", min=0, max=1)
+    refine_steps: int = option(5, "steps of the refinement pass", min=0, max=1000)
     diffusion_forcing: bool = option(False, "denoise overlap frames from sigma_init while new frames start at 1 (backends with per-frame sigma only)")
     progress: bool = option(True, "show progress bars (per clip and per denoising step)")
 
@@ -39,5 +40,5 @@ class GenerateConfig:
 class WarpConfig:
     """Settings of the weight-free ``warp`` backend (read only by :mod:`voyager_pipe.generate.warp`)."""
 
-    inpaint_radius: int = option(3, "OpenCV inpainting radius in pixels")
+    inpaint_radius: int = option(3, "OpenCV inpainting radius in pixels", min=0, max=64)
     inpaint_method: Literal["telea", "ns"] = option("telea", "OpenCV inpainting method")

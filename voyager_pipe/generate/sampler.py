@@ -11,6 +11,7 @@ same shape as in a full run, just fewer of the high-noise ones.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Optional
 
 import torch
@@ -31,19 +32,7 @@ def unshift_sigma(sigma: torch.Tensor | float, shift: float):
     return sigma / (shift - (shift - 1) * sigma)
 
 
-def make_scheduler(name: str = "FlowMatchEulerDiscreteScheduler", shift: float = 1.0):
-    """A diffusers flow-matching scheduler by class name (``shift`` set in its config)."""
-    import diffusers
-
-    cls = getattr(diffusers, name, None)
-    if cls is None or "FlowMatch" not in name:
-        raise InputError(f"generate.sampler: {name!r} is not a diffusers flow-matching scheduler "
-                         "(e.g. FlowMatchEulerDiscreteScheduler, FlowMatchHeunDiscreteScheduler)")
-    return cls(shift=shift)
-
-
-def flow_sigmas(sigma_from: float, sigma_to: float, steps: int, shift: float,
-                scheduler_name: str = "FlowMatchEulerDiscreteScheduler") -> torch.Tensor:
+def flow_sigmas(sigma_from: float, sigma_to: float, steps: int, shift: float) -> torch.Tensor:
     """``[steps + 1]`` float32 decreasing noise levels from ``sigma_from`` to ``sigma_to``.
 
     Built by the diffusers scheduler (``set_timesteps(sigmas=s)`` applies the shift), so the
@@ -55,7 +44,9 @@ def flow_sigmas(sigma_from: float, sigma_to: float, steps: int, shift: float,
         raise ValueError(f"need 1 >= sigma_from > sigma_to >= 0, got {sigma_from}, {sigma_to}")
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
-    scheduler = make_scheduler(scheduler_name, shift)
+    from diffusers import FlowMatchEulerDiscreteScheduler
+
+    scheduler = FlowMatchEulerDiscreteScheduler(shift=shift)
     s = torch.linspace(float(unshift_sigma(sigma_from, shift)), float(unshift_sigma(sigma_to, shift)), steps + 1,
                        dtype=torch.float64)  # [steps + 1]
     scheduler.set_timesteps(sigmas=s[:-1].tolist())
@@ -103,35 +94,118 @@ def euler_sample(
     return x
 
 
-def scheduler_sample(
+SAMPLERS = ("euler", "heun", "unipc", "dpmpp")
+"""Selectable ``generate.sampler`` values (all run by a diffusers scheduler object):
+
+* ``euler``: ``FlowMatchEulerDiscreteScheduler`` (the reference sampler; one model call per step);
+* ``heun``: ``FlowMatchHeunDiscreteScheduler`` (2nd order; two calls per step, one for a last step to 0);
+* ``unipc``: ``UniPCMultistepScheduler`` in flow mode (multistep, one call per step: fewer steps);
+* ``dpmpp``: ``DPMSolverMultistepScheduler`` (DPM-Solver++ 2M) in flow mode (likewise).
+"""
+
+
+@dataclass
+class FlowSchedule:
+    """A diffusers scheduler primed with our schedule, and where the model is evaluated.
+
+    Attributes:
+        scheduler: the scheduler (``set_begin_index(0)`` done; step it once per model call).
+        timesteps: ``[calls]`` the timestep handed to ``scheduler.step`` for each call.
+        model_sigmas: ``[calls]`` noise level of the sample at each call (the model gets ``1000 * sigma``).
+        step_of_call: ``[calls]`` index of the schedule step each call belongs to (for callbacks).
+    """
+
+    scheduler: object
+    timesteps: torch.Tensor
+    model_sigmas: list[float]
+    step_of_call: list[int]
+
+
+def check_sampler(name: str) -> str:
+    """``name`` if it is one of :data:`SAMPLERS`, else InputError naming ``generate.sampler``."""
+    if name not in SAMPLERS:
+        raise InputError(f"generate.sampler: {name!r} is not one of {list(SAMPLERS)}")
+    return name
+
+
+def flow_schedule(sigmas: torch.Tensor, sampler: str = "euler") -> FlowSchedule:
+    """Install the decreasing noise levels ``sigmas [steps + 1]`` (:func:`flow_sigmas`) in a scheduler.
+
+    diffusers builds these schedulers from a step count starting at sigma 1; we overwrite their
+    ``sigmas`` / ``timesteps`` with ours, so every sampler can start at an intermediate level
+    (overlap initialisation, refinement) and stop above 0.
+    """
+    import diffusers
+
+    check_sampler(sampler)
+    sigmas = sigmas.to(torch.float32).cpu()  # [steps + 1]
+    steps = sigmas.numel() - 1
+    if sampler == "euler":
+        scheduler = diffusers.FlowMatchEulerDiscreteScheduler()
+        scheduler.set_timesteps(steps)
+        scheduler.sigmas = sigmas.clone()
+        model_sigmas = sigmas[:-1]  # [steps]
+        step_of_call = list(range(steps))
+    elif sampler == "heun":
+        # the last interval is an Euler step when it ends at 0 (Heun's corrector would divide by sigma = 0)
+        scheduler = diffusers.FlowMatchHeunDiscreteScheduler()
+        scheduler.set_timesteps(steps)
+        scheduler.sigmas = torch.cat([sigmas[:1], sigmas[1:-1].repeat_interleave(2), sigmas[-1:]])  # [2 steps]
+        # one call at s_0, two at each inner level; the corrector call at the last level only when it is > 0
+        model_sigmas = scheduler.sigmas if float(sigmas[-1]) > 0 else scheduler.sigmas[:-1]
+        step_of_call = [k // 2 for k in range(model_sigmas.numel())]
+    else:
+        cls = diffusers.UniPCMultistepScheduler if sampler == "unipc" else diffusers.DPMSolverMultistepScheduler
+        extra = {"algorithm_type": "dpmsolver++"} if sampler == "dpmpp" else {}
+        scheduler = cls(prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=1.0,
+                        final_sigmas_type="zero", **extra)
+        scheduler.set_timesteps(steps)
+        own = sigmas.clone()
+        own[0] = min(float(own[0]), 1.0 - 1e-6)  # alpha = 1 - sigma must stay > 0 (log-SNR of the solver)
+        scheduler.sigmas = own
+        model_sigmas = own[:-1]
+        step_of_call = list(range(steps))
+    timesteps = (model_sigmas * 1000.0).to(torch.float32)  # [calls]
+    scheduler.timesteps = timesteps.clone()
+    scheduler.set_begin_index(0)
+    return FlowSchedule(scheduler=scheduler, timesteps=timesteps, model_sigmas=model_sigmas.tolist(),
+                        step_of_call=step_of_call)
+
+
+def sample_flow(
     x: torch.Tensor,
-    velocity: VelocityFn,
-    sigma_from: float,
-    sigma_to: float,
-    steps: int,
-    shift: float,
-    scheduler_name: str = "FlowMatchEulerDiscreteScheduler",
+    velocity: Callable[[torch.Tensor, float], torch.Tensor],
+    sigmas: torch.Tensor,
+    sampler: str = "euler",
     generator: Optional[torch.Generator] = None,
     callback: Optional[Callable[[int, int], None]] = None,
 ) -> torch.Tensor:
-    """The same integration run by the diffusers scheduler's own ``step`` (any flow-matching class).
+    """Integrate the flow along ``sigmas`` (``[steps + 1]``, decreasing) with the chosen sampler.
 
-    Used for schedulers other than Euler (e.g. Heun) and to check :func:`euler_sample`.
+    Args:
+        x: latents (any shape) at ``sigmas[0]``.
+        velocity: ``velocity(x, sigma) -> v`` (same shape), the network or an oracle.
+        sigmas: the schedule, e.g. :func:`flow_sigmas`.
+        sampler: one of :data:`SAMPLERS`.
+        generator: handed to ``scheduler.step`` (the deterministic samplers ignore it).
+        callback: ``callback(i, steps)`` after each finished schedule step.
+
+    Returns:
+        latents at ``sigmas[-1]`` (float32).
     """
-    scheduler = make_scheduler(scheduler_name, shift)
-    sigmas = flow_sigmas(sigma_from, sigma_to, steps, shift, scheduler_name)  # [steps + 1]
-    s = unshift_sigma(sigmas[:-1].double(), shift)  # [steps]
-    scheduler.set_timesteps(sigmas=s.tolist())
-    if sigma_to > 0:
-        scheduler.sigmas[-1] = sigma_to
-    timesteps = scheduler.timesteps
-    for i, t in enumerate(timesteps):
-        sigma = scheduler.sigmas[min(i, len(scheduler.sigmas) - 1)]
-        sigma_vec = torch.full((x.shape[0],), float(sigma), device=x.device)  # [T_lat]
-        v = velocity(x, sigma_vec)  # [T_lat, ...]
-        x = scheduler.step(v, t, x, return_dict=False, generator=generator)[0]
-        if callback is not None:
-            callback(i, len(timesteps))
+    import inspect
+
+    plan = flow_schedule(sigmas, sampler)
+    steps = sigmas.numel() - 1
+    calls = len(plan.model_sigmas)
+    takes_generator = "generator" in inspect.signature(plan.scheduler.step).parameters
+    extra = {"generator": generator} if takes_generator else {}
+    for k in range(calls):
+        v = velocity(x, plan.model_sigmas[k])
+        x = plan.scheduler.step(v, plan.timesteps[k], x, return_dict=False, **extra)[0]
+        step_done = k + 1 == calls or plan.step_of_call[k + 1] != plan.step_of_call[k]
+        if callback is not None and step_done:
+            callback(plan.step_of_call[k], steps)
     return x
 
 

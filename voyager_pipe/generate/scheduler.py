@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Iterator, Optional
+from typing import TYPE_CHECKING, Iterator, Optional
 
 import torch
 
@@ -38,6 +38,9 @@ from voyager_pipe.errors import InputError
 from voyager_pipe.generate.base import ClipCondition, ClipGenerator, num_latent_frames, valid_length_at_least
 from voyager_pipe.generate.config import GenerateConfig
 from voyager_pipe.generate.sampler import add_noise
+
+if TYPE_CHECKING:  # pragma: no cover
+    from voyager_pipe.world.cache import WorldCache
 
 
 # --------------------------------------------------------------------------- planning
@@ -148,8 +151,24 @@ class ClipResult:
     state: SchedulerState  # state after this clip (resume from here)
 
 
+@dataclass
+class ScheduleInputs:
+    """What every clip of one run reads (the arguments of :meth:`ClipScheduler.run`)."""
+
+    cameras: Cameras  # the whole trajectory (N cameras at the output size)
+    cache: "WorldCache"
+    reference_rgb: torch.Tensor  # [3, H, W]
+    reference_depth: torch.Tensor  # [1, H, W]
+    rng: torch.Generator
+    plans: list[ClipPlan]
+
+
 class ClipScheduler:
     """Runs a :class:`ClipGenerator` clip by clip along a trajectory, with the world cache in the loop.
+
+    The cache is rendered as each clip's condition with the generator's ``condition_render``
+    recipe when it declares one (:mod:`voyager_pipe.render.condition`), else with the cache's
+    default render.
 
     Args:
         generator: any ClipGenerator backend.
@@ -178,7 +197,8 @@ class ClipScheduler:
         return now
 
     def run(self, cameras: Cameras, cache, reference_rgb: torch.Tensor, reference_depth: torch.Tensor,
-            rng: torch.Generator, state: Optional[SchedulerState] = None) -> Iterator[ClipResult]:
+            rng: torch.Generator, state: Optional[SchedulerState] = None,
+            plans: Optional[list[ClipPlan]] = None) -> Iterator[ClipResult]:
         """Generate along ``cameras``, yielding one :class:`ClipResult` per clip.
 
         Args:
@@ -187,6 +207,7 @@ class ClipScheduler:
             reference_rgb: ``[3, H, W]``; reference_depth: ``[1, H, W]``.
             rng: the run's torch.Generator (its state is restored from ``state`` when resuming).
             state: resume after ``state.next_clip - 1`` (None: start at clip 0).
+            plans: :meth:`plan` of ``len(cameras)`` when the caller already has it.
         """
         from tqdm.auto import tqdm
 
@@ -194,13 +215,18 @@ class ClipScheduler:
         self.timings = dict(state.timings)
         if state.rng_state is not None:
             rng.set_state(state.rng_state)
-        plans = self.plan(len(cameras))
         gen = self.generator
-        show = self.cfg.progress
-        clips_bar = tqdm(total=len(plans), initial=state.next_clip, desc="clips", unit="clip", disable=not show)
+        inputs = ScheduleInputs(cameras=cameras, cache=cache, reference_rgb=reference_rgb.to(gen.device),
+                                reference_depth=reference_depth.to(gen.device), rng=rng,
+                                plans=plans if plans is not None else self.plan(len(cameras)))
+        clips_bar = tqdm(total=len(inputs.plans), initial=state.next_clip, desc="clips", unit="clip",
+                         disable=not self.cfg.progress)
         try:
-            for plan in plans[state.next_clip:]:
-                result = self._run_clip(plan, plans, cameras, cache, reference_rgb, reference_depth, rng, state, gen, tqdm)
+            for plan in inputs.plans[state.next_clip:]:
+                steps_total = self.cfg.steps + (self.cfg.refine_steps if plan.overlap and self.cfg.sigma_refine > 0 else 0)
+                with tqdm(total=steps_total, desc=f"clip {plan.index}", unit="step", leave=False,
+                          disable=not self.cfg.progress) as bar:
+                    result = self._run_clip(plan, inputs, state, lambda i, n: bar.update(1))
                 state = result.state
                 clips_bar.update(1)
                 yield result
@@ -208,17 +234,17 @@ class ClipScheduler:
             clips_bar.close()
 
     # ------------------------------------------------------------------ one clip
-    def _run_clip(self, plan: ClipPlan, plans: list[ClipPlan], cameras: Cameras, cache, reference_rgb,
-                  reference_depth, rng, state: SchedulerState, gen: ClipGenerator, tqdm) -> ClipResult:
-        cfg = self.cfg
+    def _run_clip(self, plan: ClipPlan, inputs: ScheduleInputs, state: SchedulerState, step) -> ClipResult:
+        cfg, gen, cache, rng = self.cfg, self.generator, inputs.cache, inputs.rng
+        cameras = inputs.cameras
         t = time.perf_counter()
         # 1. condition: the cache rendered along the clip (padded by repeating the last camera)
         frame_ids = torch.arange(plan.start, plan.start + plan.length).clamp(max=plan.stop - 1)  # [T]
         clip_cams = Cameras(K=cameras.K[frame_ids], w2c=cameras.w2c[frame_ids], width=cameras.width, height=cameras.height)
-        rendered = cache.render(clip_cams)
+        rendered = cache.render(clip_cams, getattr(gen, "condition_render", None))
         condition = ClipCondition(
             rgb=rendered.rgb.to(gen.device), depth=rendered.depth.to(gen.device), mask=rendered.mask.to(gen.device),
-            cameras=clip_cams, reference_rgb=reference_rgb.to(gen.device), reference_depth=reference_depth.to(gen.device),
+            cameras=clip_cams, reference_rgb=inputs.reference_rgb, reference_depth=inputs.reference_depth,
             frame_indices=frame_ids,
         )  # rgb [T, 3, H, W]
         t = self._tick("render", t)
@@ -241,42 +267,41 @@ class ClipScheduler:
                 per_frame_sigma[:n_ov] = cfg.sigma_init
 
         # 3. denoise the full schedule
-        steps_total = cfg.steps + (cfg.refine_steps if previous is not None and cfg.sigma_refine > 0 else 0)
-        with tqdm(total=steps_total, desc=f"clip {plan.index}", unit="step", leave=False, disable=not cfg.progress) as bar:
-            step = lambda i, n: bar.update(1)  # noqa: E731
-            latents = gen.denoise(x, prepared, 1.0, 0.0, cfg.steps, rng, per_frame_sigma=per_frame_sigma, callback=step)
+        latents = gen.denoise(x, prepared, 1.0, 0.0, cfg.steps, rng, per_frame_sigma=per_frame_sigma, callback=step)
 
-            # 4. average the overlap with the previous clip, then refine the fused clip
-            if previous is not None:
-                latents = fuse_overlap(latents, previous)  # [T_lat, C, h, w]
-                if cfg.sigma_refine > 0 and cfg.refine_steps > 0:
-                    refine_noise = gen.noise_like(latents, rng)  # [T_lat, C, h, w]
-                    latents = gen.denoise(add_noise(latents, refine_noise, cfg.sigma_refine), prepared,
-                                          cfg.sigma_refine, 0.0, cfg.refine_steps, rng, callback=step)
+        # 4. average the overlap with the previous clip, then refine the fused clip
+        if previous is not None:
+            latents = fuse_overlap(latents, previous)  # [T_lat, C, h, w]
+            if cfg.sigma_refine > 0 and cfg.refine_steps > 0:
+                refine_noise = gen.noise_like(latents, rng)  # [T_lat, C, h, w]
+                latents = gen.denoise(add_noise(latents, refine_noise, cfg.sigma_refine), prepared,
+                                      cfg.sigma_refine, 0.0, cfg.refine_steps, rng, callback=step)
 
-        # 5. decode (drop padded frames)
+        # 5. decode (drop padded frames); frames stay on the generator's device until written
         rgb, depth = gen.decode(latents, prepared)  # [T, 3, H, W], [T, 1, H, W]
-        rgb, depth = rgb[: plan.num_real].float().cpu(), depth[: plan.num_real].float().cpu()
+        rgb, depth = rgb[: plan.num_real].float(), depth[: plan.num_real].float()
         t = self._tick("generator", t)
 
-        # 6. world cache: add the frames it has not seen yet
+        # 6. world cache: add the frames it has not seen yet (the cache decides which pixels are valid)
         new_from = max(state.cached_upto, plan.start)
         if new_from < plan.stop:
             rel = slice(new_from - plan.start, plan.num_real)
-            cache.update(rgb[rel], depth[rel], cameras[new_from: plan.stop], valid_mask=depth[rel] > 0,
-                         frame_ids=list(range(new_from, plan.stop)))
+            cache.update(rgb[rel], depth[rel], cameras[new_from: plan.stop], frame_ids=list(range(new_from, plan.stop)))
         t = self._tick("cache_update", t)
 
-        # 7. carry the frames the next clip shares, return the final ones
-        has_next = plan.index + 1 < len(plans)
-        nxt = plans[plan.index + 1] if has_next else None
+        # 7. carry the frames the next clip shares, return the final ones (far-layer depth written as 0 = none)
+        nxt = inputs.plans[plan.index + 1] if plan.index + 1 < len(inputs.plans) else None
+        carry = slice(nxt.start - plan.start, plan.num_real) if nxt is not None and nxt.overlap else None
         new_state = SchedulerState(
             next_clip=plan.index + 1,
             cached_upto=max(state.cached_upto, plan.stop),
-            carry_rgb=rgb[nxt.start - plan.start: plan.num_real].clone() if nxt and nxt.overlap else None,
-            carry_depth=depth[nxt.start - plan.start: plan.num_real].clone() if nxt and nxt.overlap else None,
+            carry_rgb=rgb[carry].clone() if carry else None,
+            carry_depth=depth[carry].clone() if carry else None,
             rng_state=rng.get_state(),
             timings=dict(self.timings),
         )
         out = slice(plan.out_start - plan.start, plan.out_stop - plan.start)
-        return ClipResult(plan=plan, rgb=rgb[out], depth=depth[out], mask=rendered.mask[out].cpu(), state=new_state)
+        out_depth = depth[out]  # [n, 1, H, W]
+        out_depth = torch.where(out_depth < cache.far_threshold, out_depth, torch.zeros_like(out_depth))
+        return ClipResult(plan=plan, rgb=rgb[out].cpu(), depth=out_depth.cpu(), mask=rendered.mask[out].cpu(),
+                          state=new_state)

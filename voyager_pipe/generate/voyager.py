@@ -6,39 +6,50 @@ One clip is generated in a single RGB-over-depth composite frame (see
     [noisy latent 16 | reference latent 16 (latent frame 0 only) | first-frame mask 1 |
      RGB-D condition latent 16 | visibility mask 1]                                   = 50 channels
 
-and each Euler step runs the conditional and unconditional (negative prompt) passes as ONE
-batch of two, combined with ``v = v_uncond + g * (v_cond - v_uncond)``.
+and each step runs the conditional and unconditional (negative prompt) passes as ONE batch of
+two, combined with ``v = v_uncond + g * (v_cond - v_uncond)``. The steps are taken by the
+diffusers scheduler of ``generate.sampler`` (:func:`voyager_pipe.generate.sampler.sample_flow`).
+
+What the model is fed follows the released inference (its ``predict`` and HunyuanVideo-I2V
+pipeline): the LLaVA text encoder sees the reference composite (black for the negative prompt);
+the condition and reference latents are drawn from the VAE posterior (``voyager.vae_latents``)
+with the run's generator; the reference depth is normalised with render frame 0's range; the
+timestep enters the time embedding in float32 and a bf16/fp16 transformer runs under autocast.
+The remaining differences are listed in docs/voyager.md.
 
 Latents handed to the scheduler are ``[T_lat, 16, h, w]`` float32 with ``h = (2H + 16) / 8``,
-``w = W / 8``: only the 16 generated channels; the conditioning channels are rebuilt from the
+``w = W / 8``: only the 16 generated channels; the conditioning channels are derived from the
 :class:`ClipCondition` once per clip by :meth:`VoyagerGenerator.prepare` and kept on the returned
 handle, so a refinement pass does not re-encode.
 """
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Optional
 
 import torch
-import torch.nn.functional as F
 
 from voyager_pipe.errors import InputError
 from voyager_pipe.generate.base import ClipCondition, PreparedClip, StepCallback, num_latent_frames
-from voyager_pipe.generate.sampler import flow_sigmas
+from voyager_pipe.generate.sampler import check_sampler, flow_sigmas, sample_flow
 from voyager_pipe.models.conditions import (
-    DepthRange,
-    INVERSE_DEPTH_EPS,
     SEPARATOR_ROWS,
+    DepthRange,
     compose,
+    composite_image,
     depth_from_normalized,
     latent_visibility,
-    normalize_depth,
+    normalize_depth_with,
     prepare_condition,
     prepare_reference,
+    resize_to_model,
+    slice_range,
     split_composite,
 )
 from voyager_pipe.models.text import PromptEmbeddings, TextConditioning, pad_to_length
+from voyager_pipe.render.condition import RELEASED_CONDITION
 
 if TYPE_CHECKING:  # pragma: no cover
     from voyager_pipe.generate.config import GenerateConfig
@@ -48,18 +59,43 @@ if TYPE_CHECKING:  # pragma: no cover
 LATENT_CHANNELS = 16
 #: i2v stability init of the reference: x = 0.999 * noise + 0.001 * reference latent.
 I2V_STABILITY_NOISE = 0.999
+VAE_LATENTS = ("sample", "mode")
+
+
+@dataclass
+class Posterior:
+    """The VAE's diagonal Gaussian of one encoded video, unscaled (``[1, 16, T_lat, h, w]`` float32)."""
+
+    mean: torch.Tensor
+    std: torch.Tensor
+
+
+@dataclass
+class ConditionLatents:
+    """The conditioning channels of one clip in the transformer's layout ``[1, C, T_lat, h, w]``."""
+
+    reference: torch.Tensor  # [1, 16, T_lat, h, w] reference latent in frame 0, zeros after
+    reference_full: torch.Tensor  # [1, 16, T_lat, h, w] the reference latent repeated (i2v stability init)
+    first_frame: torch.Tensor  # [1, 1, T_lat, h, w] 1 in frame 0, 0 after
+    condition: torch.Tensor  # [1, 16, T_lat, h, w] latent of the rendered RGB-D composite
+    visibility: torch.Tensor  # [1, 1, T_lat, h, w] +1 known / -1 unknown
+
+    def model_input(self, x: torch.Tensor) -> torch.Tensor:
+        """``x [1, 16, T_lat, h, w]`` -> the 50-channel input ``[1, 50, T_lat, h, w]``."""
+        return torch.cat([x, self.reference, self.first_frame, self.condition, self.visibility], dim=1)
 
 
 @dataclass
 class VoyagerPreparedClip(PreparedClip):
-    """Conditioning channels of one clip in the transformer's layout ``[1, C, T_lat, h, w]``."""
+    """What one clip's condition gives the model (pixels encoded once; latents drawn at the first denoise)."""
 
-    reference: torch.Tensor  # [1, 16, T_lat, h, w] reference latent in frame 0, zeros after
-    reference_full: torch.Tensor  # [1, 16, 1, h, w] the reference latent (i2v stability init)
-    first_frame: torch.Tensor  # [1, 1, T_lat, h, w] 1 in frame 0, 0 after
-    condition_latent: torch.Tensor  # [1, 16, T_lat, h, w] latent of the rendered RGB-D composite
+    model_size: tuple[int, int]  # (H, W) of one half at which the model runs
+    depth_range: DepthRange  # per condition frame (render resolution)
+    condition_posterior: Posterior  # [1, 16, T_lat, h, w] of the condition composite
+    reference_posterior: Posterior  # [1, 16, 1, h, w] of the reference composite
     visibility: torch.Tensor  # [1, 1, T_lat, h, w] +1 known / -1 unknown
-    depth_range: DepthRange  # per condition frame (model resolution)
+    reference_image: torch.Tensor  # [3, 2H+16, W] in [0, 1]: the reference composite the text encoder sees
+    latents: Optional[ConditionLatents] = None  # drawn by the first denoise of the clip
 
 
 class VoyagerGenerator:
@@ -69,57 +105,62 @@ class VoyagerGenerator:
         transformer: a ``VoyagerTransformer3DModel`` (or diffusers ``HunyuanVideoTransformer3DModel`` with
             ``in_channels=50``).
         vae: ``AutoencoderKLHunyuanVideo``.
-        text: a fixed :class:`TextConditioning`, or a callable ``text(reference_rgb [3,H,W]) -> TextConditioning``
-            evaluated once on first use (prompt-embedding cache / encoders).
+        text: a fixed :class:`TextConditioning`, or a callable ``text(image [3, 2H+16, W]) -> TextConditioning``
+            evaluated once, on the first clip's reference composite (prompt-embedding cache / encoders).
         guidance_scale: classifier-free guidance (1.0 = conditional pass only).
         shift: flow-matching time shift of the schedule.
+        sampler: ``generate.sampler`` (see :data:`voyager_pipe.generate.sampler.SAMPLERS`).
+        vae_latents: ``"sample"`` (the released inference: a draw from the VAE posterior, from the run's
+            generator) or ``"mode"`` (its mean) for the condition and reference latents.
         i2v_stability: start a clip from ``0.999 noise + 0.001 reference latent``.
         device: execution device. placer: a ``ComponentPlacer`` for CPU offload (default: none).
         size: ``(H, W)`` of one half at which the model runs (default: the condition's size).
-        later_clip_reference: reference image of clips not starting at trajectory frame 0:
-            ``"render"`` (the clip's first rendered frame, already generated by the previous clip)
-            or ``"input"`` (the run's input image).
+
+    The reference image of a clip starting at trajectory frame 0 is the run's input image; a later
+    clip's is its first rendered frame (generated by the previous clip).
     """
 
     name = "voyager"
     temporal_compression = 4
     supports_per_frame_sigma = False
+    condition_render = RELEASED_CONDITION  # half-resolution z-buffer, linear upsampling, sky as a far layer
 
     def __init__(self, transformer: torch.nn.Module, vae: torch.nn.Module,
                  text: TextConditioning | Callable[[torch.Tensor], TextConditioning], *,
-                 guidance_scale: float = 6.0, shift: float = 7.0, i2v_stability: bool = True,
-                 device: torch.device | str = "cpu", placer=None, size: Optional[tuple[int, int]] = None,
-                 later_clip_reference: str = "render", show_progress: bool = False):
+                 guidance_scale: float = 6.0, shift: float = 7.0, sampler: str = "euler",
+                 vae_latents: str = "sample", i2v_stability: bool = True,
+                 device: torch.device | str = "cpu", placer=None, size: Optional[tuple[int, int]] = None):
         from voyager_pipe.models.loading import ComponentPlacer
 
+        if vae_latents not in VAE_LATENTS:
+            raise InputError(f"voyager.vae_latents: {vae_latents!r} is not one of {list(VAE_LATENTS)}")
         self.transformer = transformer
         self.vae = vae
         self._text_source = text
         self._text: Optional[TextConditioning] = text if isinstance(text, TextConditioning) else None
         self.guidance_scale = float(guidance_scale)
         self.shift = float(shift)
+        self.sampler = check_sampler(sampler)
+        self.vae_latents = vae_latents
         self.i2v_stability = bool(i2v_stability)
         self.device = torch.device(device)
         self.dtype = torch.float32  # latents; the networks run in their own dtype
         self.placer = placer if placer is not None else ComponentPlacer(
             {"transformer": transformer, "vae": vae}, self.device, "none")
         self.size = size
-        if later_clip_reference not in ("render", "input"):
-            raise InputError(f"later_clip_reference: {later_clip_reference!r} is not 'render' or 'input'")
-        self.later_clip_reference = later_clip_reference
-        self.show_progress = show_progress
         self.scaling_factor = float(getattr(vae.config, "scaling_factor", 0.476986))
         self.spatial_compression = int(getattr(vae, "spatial_compression_ratio", 8))
-        self.model_calls = 0  # transformer forwards (for benchmarks and tests)
 
     # ------------------------------------------------------------------ construction
     @classmethod
     def from_config(cls, vcfg: "VoyagerConfig", generate: "GenerateConfig",
                     device: torch.device | str | None = None) -> "VoyagerGenerator":
-        """Load the converted model of ``vcfg.model_dir`` with its memory options (``generate.shift`` for the schedule)."""
-        from voyager_pipe.models.loading import ComponentPlacer, configure_components, load_components, resolve_device
+        """Load the converted model of ``vcfg.model_dir`` with its memory options (``generate`` for the schedule)."""
+        from voyager_pipe.device import resolve_device
+        from voyager_pipe.models.loading import ComponentPlacer, configure_components, load_components
 
-        device = resolve_device(vcfg.device or (str(device) if device is not None else "auto"))
+        check_sampler(generate.sampler)
+        device = resolve_device(device)
         components = load_components(vcfg, device)
         configure_components(components, vcfg)
         placer = ComponentPlacer({"transformer": components.transformer, "vae": components.vae}, device, vcfg.offload)
@@ -129,8 +170,9 @@ class VoyagerGenerator:
                 raise InputError("voyager.height / voyager.width: set both or neither")
             size = (vcfg.height, vcfg.width)
         return cls(components.transformer, components.vae, make_text_provider(vcfg, device),
-                   guidance_scale=vcfg.guidance_scale, shift=generate.shift,
-                   i2v_stability=vcfg.i2v_stability, device=device, placer=placer, size=size)
+                   guidance_scale=vcfg.guidance_scale, shift=generate.shift, sampler=generate.sampler,
+                   vae_latents=vcfg.vae_latents, i2v_stability=vcfg.i2v_stability, device=device,
+                   placer=placer, size=size)
 
     # ------------------------------------------------------------------ protocol: shapes / noise
     def latent_shape(self, num_frames: int, height: int, width: int) -> tuple[int, int, int, int]:
@@ -140,70 +182,86 @@ class VoyagerGenerator:
                 (2 * height + SEPARATOR_ROWS) // s, width // s)
 
     def noise_like(self, latents: torch.Tensor, generator: Optional[torch.Generator]) -> torch.Tensor:
-        gen_device = generator.device if generator is not None else latents.device
-        noise = torch.randn(latents.shape, generator=generator, device=gen_device, dtype=torch.float32)  # [T_lat, C, h, w]
-        return noise.to(latents.device, latents.dtype)
+        return _randn(latents.shape, generator, latents.device).to(latents.dtype)  # [T_lat, C, h, w]
+
+    # ------------------------------------------------------------------ protocol: prepare
+    def prepare(self, condition: ClipCondition) -> VoyagerPreparedClip:
+        """Encode the clip's condition and reference composites once (the handle the other calls take)."""
+        size = self._model_size(condition.height, condition.width)
+        frames = prepare_condition(condition.rgb, condition.depth, condition.mask, size)  # composite [T, 3, 2H+16, W]
+        visibility = latent_visibility(frames.visible, self.temporal_compression, self.spatial_compression)  # [1, 1, T_lat, h, w]
+        reference_rgb, reference_depth = self._reference_frame(condition)  # [3, H0, W0], [1, H0, W0]
+        reference = prepare_reference(reference_rgb, reference_depth, slice_range(frames.depth_range, slice(0, 1)),
+                                      size)  # [1, 3, 2H+16, W]
+        return VoyagerPreparedClip(
+            condition=condition, model_size=size, depth_range=frames.depth_range,
+            condition_posterior=self._vae_posterior(frames.composite), reference_posterior=self._vae_posterior(reference),
+            visibility=visibility.float(), reference_image=composite_image(reference[0]))
 
     # ------------------------------------------------------------------ protocol: VAE
     def encode(self, rgb: torch.Tensor, depth: torch.Tensor, prepared: VoyagerPreparedClip) -> torch.Tensor:
-        """RGB-D frames -> clean latents ``[T_lat, 16, h, w]``; depth normalised with the clip's first frames' ranges."""
-        rgb, depth = self._resize_frames(rgb, depth)  # [T, 3, H, W], [T, 1, H, W]
-        depth_range = _slice_range(prepared.depth_range, depth.shape[0])
-        normalized = _normalize_with(depth, depth_range)  # [T, 1, H, W]
-        composite = compose(rgb.float() * 2 - 1, (normalized * 2 - 1).expand(-1, 3, -1, -1))  # [T, 3, 2H+16, W]
-        latents = self._vae_encode(composite)  # [1, 16, T_lat, h, w]
+        """RGB-D frames -> clean latents ``[T_lat, 16, h, w]`` (posterior mean); depth normalised with the clip's first frames' ranges."""
+        depth_range = _first_ranges(prepared.depth_range, depth.shape[0])
+        normalized = normalize_depth_with(depth.float(), depth_range)  # [T, 1, H0, W0]
+        ones = torch.ones_like(normalized)  # [T, 1, H0, W0]
+        rgb, normalized, _ = resize_to_model(rgb.float(), normalized, ones, prepared.model_size)  # [T, 3, H, W], [T, 1, H, W]
+        composite = compose(rgb * 2 - 1, (normalized * 2 - 1).expand(-1, 3, -1, -1))  # [T, 3, 2H+16, W]
+        latents = self._vae_posterior(composite).mean * self.scaling_factor  # [1, 16, T_lat, h, w]
         return latents[0].permute(1, 0, 2, 3).contiguous()  # [T_lat, 16, h, w]
 
     def decode(self, latents: torch.Tensor, prepared: VoyagerPreparedClip) -> tuple[torch.Tensor, torch.Tensor]:
-        """Latents -> ALL frames: ``rgb [T, 3, H, W]`` in [0, 1] and z-depth ``[T, 1, H, W]``."""
+        """Latents -> ALL frames: ``rgb [T, 3, H0, W0]`` in [0, 1] and z-depth ``[T, 1, H0, W0]`` at the render size."""
         z = latents.permute(1, 0, 2, 3)[None] / self.scaling_factor  # [1, 16, T_lat, h, w]
         with torch.no_grad(), self.placer.use("vae") as vae:
             frames = vae.decode(z.to(self.device, vae.dtype), return_dict=False)[0]  # [1, 3, T, 2H+16, W]
         frames = (frames[0].permute(1, 0, 2, 3).float() / 2 + 0.5).clamp(0, 1)  # [T, 3, 2H+16, W]
         rgb, depth_normalized = split_composite(frames)  # [T, 3, H, W], [T, 1, H, W]
-        depth = depth_from_normalized(depth_normalized, _slice_range(prepared.depth_range, frames.shape[0]))  # [T, 1, H, W]
-        return self._resize_back(rgb, depth, prepared.condition)
+        render_size = (prepared.condition.height, prepared.condition.width)
+        ones = torch.ones_like(depth_normalized)  # [T, 1, H, W]
+        rgb, depth_normalized, _ = resize_to_model(rgb, depth_normalized, ones, render_size)  # [T, C, H0, W0]
+        depth = depth_from_normalized(depth_normalized, _first_ranges(prepared.depth_range, frames.shape[0]))  # [T, 1, H0, W0]
+        return rgb, depth
 
     # ------------------------------------------------------------------ protocol: sampling
     @torch.no_grad()
     def denoise(self, latents: torch.Tensor, prepared: VoyagerPreparedClip, sigma_from: float, sigma_to: float,
                 steps: int, generator: Optional[torch.Generator] = None,
                 per_frame_sigma: Optional[torch.Tensor] = None, callback: Optional[StepCallback] = None) -> torch.Tensor:
-        """Euler flow matching from ``sigma_from`` to ``sigma_to`` (CFG batched); ``[T_lat, 16, h, w]`` in and out."""
+        """Flow matching from ``sigma_from`` to ``sigma_to`` with ``generate.sampler`` (CFG batched); ``[T_lat, 16, h, w]`` in and out."""
         if per_frame_sigma is not None:
-            raise NotImplementedError("the Voyager transformer takes one timestep per clip (supports_per_frame_sigma=False)")
+            raise ValueError("the Voyager transformer takes one timestep per clip (supports_per_frame_sigma=False)")
+        inputs = self._condition_latents(prepared, generator)
         x = latents.permute(1, 0, 2, 3)[None].to(self.device, torch.float32)  # [1, 16, T_lat, h, w]
-        expected = prepared.condition_latent.shape  # [1, 16, T_lat, h, w]
+        expected = inputs.condition.shape  # [1, 16, T_lat, h, w]
         if x.shape[2] != expected[2] or x.shape[3:] != expected[3:]:
             raise ValueError(f"latents {tuple(latents.shape)} do not match the condition {tuple(expected)}")
         if self.i2v_stability and sigma_from >= 1.0:
-            x = I2V_STABILITY_NOISE * x + (1 - I2V_STABILITY_NOISE) * prepared.reference_full  # [1, 16, T_lat, h, w]
-        sigmas = flow_sigmas(sigma_from, sigma_to, steps, self.shift).double().tolist()  # [steps+1]
-        text = self._text_conditioning(prepared.condition)
-        progress = _progress(steps, self.show_progress)
-        for i in range(steps):
-            velocity = self.velocity(x, prepared, sigmas[i], text)  # [1, 16, T_lat, h, w]
-            x = x + (sigmas[i + 1] - sigmas[i]) * velocity
-            progress.update()
-            if callback is not None:
-                callback(i, steps)
-        progress.close()
+            x = I2V_STABILITY_NOISE * x + (1 - I2V_STABILITY_NOISE) * inputs.reference_full  # [1, 16, T_lat, h, w]
+        text = self._text_conditioning(prepared)
+        sigmas = flow_sigmas(sigma_from, sigma_to, steps, self.shift)  # [steps + 1]
+        x = sample_flow(x, lambda x, sigma: self._guided_velocity(x, inputs, sigma, text), sigmas, self.sampler,
+                        generator, callback)  # [1, 16, T_lat, h, w]
         return x[0].permute(1, 0, 2, 3).to(latents.dtype)  # [T_lat, 16, h, w]
 
-    def velocity(self, x: torch.Tensor, prepared: VoyagerPreparedClip, sigma: float, text: TextConditioning) -> torch.Tensor:
+    def _guided_velocity(self, x: torch.Tensor, inputs: ConditionLatents, sigma: float,
+                         text: TextConditioning) -> torch.Tensor:
         """Guided velocity at noise level ``sigma`` for ``x [1, 16, T_lat, h, w]`` (one batched forward)."""
-        model_input = torch.cat([x, prepared.reference, prepared.first_frame, prepared.condition_latent,
-                                 prepared.visibility], dim=1)  # [1, 50, T_lat, h, w]
+        model_input = inputs.model_input(x)  # [1, 50, T_lat, h, w]
         use_cfg = self.guidance_scale != 1.0 and text.negative is not None
         prompts = [text.negative, text.positive] if use_cfg else [text.positive]  # reference order: uncond, cond
-        output = self.forward(model_input.expand(len(prompts), -1, -1, -1, -1), sigma, prompts)  # [B, 16, T_lat, h, w]
+        output = self._forward(model_input.expand(len(prompts), -1, -1, -1, -1), sigma, prompts)  # [B, 16, T_lat, h, w]
         if not use_cfg:
             return output
         uncond, cond = output.chunk(2)  # [1, 16, T_lat, h, w] each
         return uncond + self.guidance_scale * (cond - uncond)
 
-    def forward(self, model_input: torch.Tensor, sigma: float, prompts: list[PromptEmbeddings]) -> torch.Tensor:
-        """One transformer call on a batch ``[B, 50, T_lat, h, w]`` with one prompt per item -> float32 velocity."""
+    def _forward(self, model_input: torch.Tensor, sigma: float, prompts: list[PromptEmbeddings]) -> torch.Tensor:
+        """One transformer call on a batch ``[B, 50, T_lat, h, w]`` with one prompt per item -> float32 velocity.
+
+        The timestep is float32 whatever the transformer's dtype (the released pipeline hands the
+        scheduler's float32 timesteps to the model); a bf16/fp16 transformer runs under autocast, as
+        the released inference does.
+        """
         length = max(p.embeds.shape[1] for p in prompts)
         padded = [pad_to_length(p, length) for p in prompts]
         with self.placer.use("transformer") as transformer:
@@ -211,61 +269,57 @@ class VoyagerGenerator:
             embeds = torch.cat([p.embeds for p in padded]).to(self.device, dtype)  # [B, L, 4096]
             mask = torch.cat([p.mask for p in padded]).to(self.device)  # [B, L]
             pooled = torch.cat([p.pooled for p in padded]).to(self.device, dtype)  # [B, 768]
-            timestep = torch.full((model_input.shape[0],), sigma * 1000.0, device=self.device, dtype=dtype)  # [B]
-            out = transformer(hidden_states=model_input.to(dtype), timestep=timestep, encoder_hidden_states=embeds,
-                              encoder_attention_mask=mask, pooled_projections=pooled, return_dict=False)[0]
-        self.model_calls += 1
+            timestep = torch.full((model_input.shape[0],), sigma * 1000.0, device=self.device, dtype=torch.float32)  # [B]
+            with _autocast(self.device, dtype):
+                out = transformer(hidden_states=model_input.to(dtype), timestep=timestep, encoder_hidden_states=embeds,
+                                  encoder_attention_mask=mask, pooled_projections=pooled, return_dict=False)[0]
         return out.float()  # [B, 16, T_lat, h, w]
 
     # ------------------------------------------------------------------ conditioning
-    def _text_conditioning(self, condition: ClipCondition) -> TextConditioning:
+    def _text_conditioning(self, prepared: VoyagerPreparedClip) -> TextConditioning:
         if self._text is None:
-            self._text = self._text_source(condition.reference_rgb)
+            self._text = self._text_source(prepared.reference_image)
         return self._text
 
-    def prepare(self, condition: ClipCondition) -> VoyagerPreparedClip:
-        """Encode the clip's condition and reference once (the handle the other calls of this clip take)."""
-        rgb, depth, mask = self._resize_condition(condition)  # [T, 3, H, W], [T, 1, H, W], [T, 1, H, W]
-        frames = prepare_condition(rgb, depth, mask)
-        condition_latent = self._vae_encode(frames.composite)  # [1, 16, T_lat, h, w]
-        visibility = latent_visibility(frames.visible, self.temporal_compression, self.spatial_compression)  # [1, 1, T_lat, h, w]
-        reference_rgb, reference_depth = self._reference_image(condition, rgb, depth, mask)
-        reference_composite, _ = prepare_reference(reference_rgb, reference_depth)  # [1, 3, 2H+16, W]
-        reference_latent = self._vae_encode(reference_composite)  # [1, 16, 1, h, w]
-        num_latents = condition_latent.shape[2]
-        reference = torch.zeros_like(condition_latent)  # [1, 16, T_lat, h, w]
+    def _condition_latents(self, prepared: VoyagerPreparedClip, generator: Optional[torch.Generator]) -> ConditionLatents:
+        """The clip's conditioning latents, drawn once (at its first denoise, from the run's generator)."""
+        if prepared.latents is not None:
+            return prepared.latents
+        condition = self._draw(prepared.condition_posterior, generator)  # [1, 16, T_lat, h, w]
+        reference_latent = self._draw(prepared.reference_posterior, generator)  # [1, 16, 1, h, w]
+        num_latents = condition.shape[2]
+        reference = torch.zeros_like(condition)  # [1, 16, T_lat, h, w]
         reference[:, :, :1] = reference_latent
-        first_frame = torch.zeros_like(visibility)  # [1, 1, T_lat, h, w]
+        first_frame = torch.zeros_like(prepared.visibility)  # [1, 1, T_lat, h, w]
         first_frame[:, :, 0] = 1.0
-        return VoyagerPreparedClip(
-            condition=condition, reference=reference,
-            reference_full=reference_latent.expand(-1, -1, num_latents, -1, -1), first_frame=first_frame,
-            condition_latent=condition_latent, visibility=visibility.to(condition_latent.dtype),
-            depth_range=frames.depth_range)
+        prepared.latents = ConditionLatents(
+            reference=reference, reference_full=reference_latent.expand(-1, -1, num_latents, -1, -1),
+            first_frame=first_frame.to(self.device), condition=condition, visibility=prepared.visibility.to(self.device))
+        return prepared.latents
 
-    def _reference_image(self, condition: ClipCondition, rgb: torch.Tensor, depth: torch.Tensor,
-                         mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Reference (rgb ``[3, H, W]``, depth ``[1, H, W]``) of a clip at model resolution."""
+    def _draw(self, posterior: Posterior, generator: Optional[torch.Generator]) -> torch.Tensor:
+        """Scaled latents from a posterior: its mean (``mode``) or ``mean + std * eps`` (``sample``)."""
+        latents = posterior.mean
+        if self.vae_latents == "sample":
+            latents = latents + posterior.std * _randn(latents.shape, generator, latents.device)
+        return latents * self.scaling_factor
+
+    def _reference_frame(self, condition: ClipCondition) -> tuple[torch.Tensor, torch.Tensor]:
+        """Reference (rgb ``[3, H0, W0]``, depth ``[1, H0, W0]``) of a clip at the render size."""
         starts_trajectory = condition.frame_indices is None or int(condition.frame_indices[0]) == 0
-        if starts_trajectory or self.later_clip_reference == "input":
-            ref_rgb, ref_depth = condition.reference_rgb[None], condition.reference_depth[None]  # [1, 3, H0, W0], [1, 1, H0, W0]
-            height, width = rgb.shape[-2:]
-            if ref_rgb.shape[-2:] != (height, width):
-                ref_rgb = F.interpolate(ref_rgb.float(), size=(height, width), mode="bilinear", align_corners=False)
-                ref_depth = F.interpolate(ref_depth.float(), size=(height, width), mode="nearest")
-            return ref_rgb[0], ref_depth[0]
-        valid = mask[0].to(torch.bool)  # [1, H, W]
-        return rgb[0] * valid, depth[0] * valid  # the clip's first frame, generated by the previous clip
+        if starts_trajectory:
+            return condition.reference_rgb.float(), condition.reference_depth.float()
+        valid = condition.mask[0].to(torch.bool)  # [1, H0, W0]
+        return condition.rgb[0].float() * valid, condition.depth[0].float() * valid  # generated by the previous clip
 
-    def _vae_encode(self, composite: torch.Tensor) -> torch.Tensor:
-        """``[T, 3, Hc, W]`` in [-1, 1] -> scaled latents ``[1, 16, T_lat, h, w]`` float32 (distribution mode)."""
+    def _vae_posterior(self, composite: torch.Tensor) -> Posterior:
+        """``[T, 3, Hc, W]`` in [-1, 1] -> the VAE posterior ``[1, 16, T_lat, h, w]`` (float32, unscaled)."""
         video = composite.permute(1, 0, 2, 3)[None]  # [1, 3, T, Hc, W]
         with torch.no_grad(), self.placer.use("vae") as vae:
             dist = vae.encode(video.to(self.device, vae.dtype)).latent_dist
-            latents = dist.mode()  # [1, 16, T_lat, h, w]
-        return latents.float() * self.scaling_factor
+        return Posterior(mean=dist.mean.float(), std=dist.std.float())
 
-    # ------------------------------------------------------------------ resolution handling
+    # ------------------------------------------------------------------ resolution
     def _model_size(self, height: int, width: int) -> tuple[int, int]:
         height, width = self.size if self.size is not None else (height, width)
         if height % 16 or width % 16:
@@ -273,33 +327,10 @@ class VoyagerGenerator:
                              "set voyager.height / voyager.width or render at such a size")
         return height, width
 
-    def _resize_condition(self, condition: ClipCondition):
-        height, width = self._model_size(condition.height, condition.width)
-        rgb, depth, mask = condition.rgb.float(), condition.depth.float(), condition.mask.to(torch.bool)
-        if (height, width) != (condition.height, condition.width):
-            rgb = F.interpolate(rgb, size=(height, width), mode="bilinear", align_corners=False)  # [T, 3, H, W]
-            depth = F.interpolate(depth, size=(height, width), mode="nearest")  # [T, 1, H, W]
-            mask = F.interpolate(mask.float(), size=(height, width), mode="nearest") > 0.5  # [T, 1, H, W]
-        return rgb, depth, mask
-
-    def _resize_frames(self, rgb: torch.Tensor, depth: torch.Tensor):
-        height, width = self._model_size(rgb.shape[-2], rgb.shape[-1])
-        if (height, width) != tuple(rgb.shape[-2:]):
-            rgb = F.interpolate(rgb.float(), size=(height, width), mode="bilinear", align_corners=False)
-            depth = F.interpolate(depth.float(), size=(height, width), mode="nearest")
-        return rgb.float(), depth.float()
-
-    def _resize_back(self, rgb: torch.Tensor, depth: torch.Tensor, condition: ClipCondition):
-        if tuple(rgb.shape[-2:]) != (condition.height, condition.width):
-            size = (condition.height, condition.width)
-            rgb = F.interpolate(rgb, size=size, mode="bilinear", align_corners=False).clamp(0, 1)
-            depth = F.interpolate(depth, size=size, mode="nearest")
-        return rgb, depth
-
 
 # ---------------------------------------------------------------------- helpers
 def make_text_provider(vcfg: "VoyagerConfig", device: torch.device) -> Callable[[torch.Tensor], TextConditioning]:
-    """``provider(reference_rgb) -> TextConditioning`` from ``--prompt-embeds``, the disk cache or the encoders."""
+    """``provider(image) -> TextConditioning`` from ``--prompt-embeds``, the disk cache or the encoders."""
     from pathlib import Path
 
     from voyager_pipe.models.text import HunyuanI2VTextEncoder, encoder_identity, get_text_conditioning
@@ -307,47 +338,32 @@ def make_text_provider(vcfg: "VoyagerConfig", device: torch.device) -> Callable[
     encoder_dir = vcfg.text_encoder_dir or vcfg.model_dir
     use_negative = vcfg.guidance_scale != 1.0
 
-    def provider(reference_rgb: torch.Tensor) -> TextConditioning:
+    def provider(image: torch.Tensor) -> TextConditioning:
         encoder_id = encoder_identity(encoder_dir) if encoder_dir and Path(encoder_dir).expanduser().is_dir() else ""
         factory = None if not encoder_dir else (lambda: HunyuanI2VTextEncoder(
             encoder_dir, device=device, dtype=torch.float16 if device.type == "cuda" else torch.float32,
             max_sequence_length=vcfg.max_sequence_length))
-        return get_text_conditioning(vcfg.prompt, vcfg.negative_prompt, reference_rgb, use_negative=use_negative,
+        return get_text_conditioning(vcfg.prompt, vcfg.negative_prompt, image, use_negative=use_negative,
                                      prompt_embeds_path=vcfg.prompt_embeds, cache_dir=vcfg.prompt_cache_dir,
                                      encoder_id=encoder_id, encoder_factory=factory)
 
     return provider
 
 
-def _slice_range(depth_range: DepthRange, num_frames: int) -> DepthRange:
+def _randn(shape, generator: Optional[torch.Generator], device: torch.device) -> torch.Tensor:
+    """Standard normal float32 noise drawn on the generator's device (reproducible across devices), moved to ``device``."""
+    gen_device = generator.device if generator is not None else device
+    return torch.randn(shape, generator=generator, device=gen_device, dtype=torch.float32).to(device)
+
+
+def _first_ranges(depth_range: DepthRange, num_frames: int) -> DepthRange:
     if depth_range.p_low.shape[0] < num_frames:
         raise ValueError(f"{num_frames} frames but the condition has {depth_range.p_low.shape[0]}")
-    return DepthRange(p_low=depth_range.p_low[:num_frames], p_high=depth_range.p_high[:num_frames])
+    return slice_range(depth_range, slice(0, num_frames))
 
 
-def _normalize_with(depth: torch.Tensor, depth_range: DepthRange) -> torch.Tensor:
-    """Normalise z-depth ``[T, 1, H, W]`` with GIVEN per-frame ranges; holes get the frame's minimum valid value."""
-    depth64 = depth.to(torch.float64)  # [T, 1, H, W]
-    valid = (depth64 > 0) & torch.isfinite(depth64)  # [T, 1, H, W]
-    p_low = depth_range.p_low.to(torch.float64)[:, None, None, None]  # [T, 1, 1, 1]
-    p_high = depth_range.p_high.to(torch.float64)[:, None, None, None]  # [T, 1, 1, 1]
-    normalized = (1.0 / (depth64.clamp(min=0) + INVERSE_DEPTH_EPS) - p_low) / (p_high - p_low)  # [T, 1, H, W]
-    hole = torch.where(valid, normalized, torch.full_like(normalized, float("inf"))).amin(dim=(1, 2, 3), keepdim=True)  # [T, 1, 1, 1]
-    hole = torch.where(torch.isfinite(hole), hole, torch.zeros_like(hole))
-    return torch.where(valid, normalized, hole).to(torch.float32)  # [T, 1, H, W]
-
-
-class _NoProgress:
-    def update(self, n: int = 1) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-def _progress(total: int, enabled: bool):
-    if not enabled:
-        return _NoProgress()
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc="voyager denoise", leave=False)
+def _autocast(device: torch.device, dtype: torch.dtype):
+    """bf16/fp16 autocast on ``device`` (the released transformer call); nothing for fp32."""
+    if dtype == torch.float32:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)

@@ -21,6 +21,7 @@ import torch
 from voyager_pipe.generate.base import ClipCondition, PreparedClip, StepCallback
 from voyager_pipe.generate.config import WarpConfig
 from voyager_pipe.generate.fill import fill_depth_background, inpaint_rgb
+from voyager_pipe.render.condition import PREVIEW_CONDITION
 
 
 @dataclass
@@ -36,6 +37,7 @@ class WarpGenerator:
     name = "warp"
     temporal_compression = 1
     supports_per_frame_sigma = True
+    condition_render = PREVIEW_CONDITION  # gaps closed, depth-tested bilinear splatting, far layer
 
     def __init__(self, inpaint_radius: int = 3, inpaint_method: str = "telea", device=None,
                  dtype: torch.dtype = torch.float32):

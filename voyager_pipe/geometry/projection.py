@@ -23,6 +23,40 @@ def _batched(K: torch.Tensor, w2c: torch.Tensor, like: torch.Tensor) -> tuple[to
     return K.to(like), w2c.to(like)
 
 
+def pixel_rays(K: torch.Tensor, w2c: torch.Tensor, height: int, width: int,
+               offsets: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Viewing rays through every pixel centre: THE one place that builds them.
+
+    Args:
+        K: ``[N, 3, 3]`` intrinsics in pixels (or ``[3, 3]``); its dtype/device are used.
+        w2c: ``[N, 4, 4]`` world-to-camera (or ``[4, 4]``).
+        height, width: image size.
+        offsets: optional ``[k, 2]`` sub-pixel offsets ``(du, dv)`` added to every centre
+            (supersampling); the rays then get a leading offset axis.
+
+    Returns:
+        origins: ``[N, 3]`` camera centres in world coordinates.
+        directions: ``[N, H, W, 3]`` (``[N, k, H, W, 3]`` with offsets) world directions scaled
+        so that their camera-space z is 1: the point at z-depth ``d`` is ``origin + d * direction``;
+        ``1 / |direction|`` is the cosine between the ray and the optical axis.
+    """
+    if K.ndim == 2:
+        K = K.unsqueeze(0)  # [1, 3, 3]
+    w2c = (w2c.unsqueeze(0) if w2c.ndim == 2 else w2c).to(K)  # [N, 4, 4]
+    N = max(K.shape[0], w2c.shape[0])
+    K, w2c = K.expand(N, 3, 3), w2c.expand(N, 4, 4)
+    uv = pixel_centers(height, width, device=K.device, dtype=K.dtype)  # [H, W, 2]
+    if offsets is not None:
+        uv = uv + offsets.to(uv)[:, None, None, :]  # [k, H, W, 2]
+    uv1 = torch.cat([uv, torch.ones_like(uv[..., :1])], dim=-1)  # [..., H, W, 3]
+    R = w2c[:, :3, :3]  # [N, 3, 3]
+    to_world = R.transpose(1, 2) @ torch.linalg.inv(K)  # [N, 3, 3]: pixel (u, v, 1) -> world direction, z_cam = 1
+    shape = (N,) + (1,) * (uv1.ndim - 1) + (3, 3)
+    directions = (to_world.view(shape) @ uv1.unsqueeze(-1)).squeeze(-1)  # [N, (k,) H, W, 3]
+    origins = -(R.transpose(1, 2) @ w2c[:, :3, 3:])[..., 0]  # [N, 3] = -R^T t
+    return origins, directions
+
+
 def unproject(depth: torch.Tensor, K: torch.Tensor, w2c: torch.Tensor) -> torch.Tensor:
     """Lift every pixel centre of a z-depth map to world coordinates.
 
@@ -35,23 +69,15 @@ def unproject(depth: torch.Tensor, K: torch.Tensor, w2c: torch.Tensor) -> torch.
         points: ``[N, H, W, 3]`` world coordinates, organised like the image. Pixels without a
         depth give meaningless points: select with ``valid = (depth > 0) & depth.isfinite()``.
 
-    Pixel ``(i, j)`` has centre ``(u, v) = (j + 0.5, i + 0.5)``; its camera-space point is
-    ``depth * K^-1 [u, v, 1]`` and its world point ``R^T (x_cam - t)``.
+    Pixel ``(i, j)`` has centre ``(u, v) = (j + 0.5, i + 0.5)``; its world point is
+    ``centre + depth * R^T K^-1 [u, v, 1]`` (:func:`pixel_rays`).
     """
     if depth.ndim != 4 or depth.shape[1] != 1:
         raise ValueError(f"unproject: depth must be [N,1,H,W], got {tuple(depth.shape)}")
     N, _, H, W = depth.shape
     K, w2c = _batched(K, w2c, depth)
-    K = K.expand(N, 3, 3)  # [N, 3, 3] (a shared camera broadcasts)
-    w2c = w2c.expand(N, 4, 4)  # [N, 4, 4]
-    uv = pixel_centers(H, W, device=depth.device, dtype=depth.dtype)  # [H, W, 2]
-    uv1 = torch.cat([uv, torch.ones_like(uv[..., :1])], dim=-1)  # [H, W, 3]
-    rays = torch.einsum("nij,hwj->nhwi", torch.linalg.inv(K), uv1)  # [N, H, W, 3], z = 1
-    cam = rays * depth[:, 0, :, :, None]  # [N, H, W, 3]
-    R = w2c[:, :3, :3]  # [N, 3, 3]
-    t = w2c[:, :3, 3]  # [N, 3]
-    world = torch.einsum("nji,nhwj->nhwi", R, cam - t[:, None, None, :])  # [N, H, W, 3] = R^T (cam - t)
-    return world
+    origins, directions = pixel_rays(K, w2c, H, W)  # [n, 3], [n, H, W, 3]
+    return origins[:, None, None, :] + directions * depth[:, 0, :, :, None]  # [N, H, W, 3]
 
 
 def world_to_camera(points: torch.Tensor, w2c: torch.Tensor) -> torch.Tensor:

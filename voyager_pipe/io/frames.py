@@ -3,9 +3,11 @@
     frames/00000.png   8-bit RGB
     depth/00000.npy    float32 z-depth [H, W], 0 where there is no value
     mask/00000.png     8-bit, 255 = covered pixel (render output; optional)
-    cameras.json       the project's own trajectory format (voyager_pipe.camera.trajectory_io)
+    cameras.json       the project's own trajectory format, written and read by
+                       voyager_pipe.camera.trajectory_io (write_trajectory / read_folder_cameras)
 
-Frames are matched by index; every file is written atomically.
+Frames are matched by index; every file is written atomically. This module knows files only
+(no cameras: ``io`` sits below ``camera`` in the import graph).
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ import torch
 
 from voyager_pipe.errors import InputError
 from voyager_pipe.io.atomic import atomic_write_bytes
-from voyager_pipe.io.images import encode_png, read_image, to_uint8
+from voyager_pipe.io.images import encode_png, to_uint8
 
 FRAME_DIGITS = 5
+CAMERAS_FILE = "cameras.json"
 _INDEX = re.compile(r"^(\d+)$")
 
 
@@ -37,14 +40,13 @@ def _npy_bytes(array: np.ndarray) -> bytes:
 
 
 def write_frames(out_dir: str | Path, rgb: torch.Tensor | None = None, depth: torch.Tensor | None = None,
-                 mask: torch.Tensor | None = None, start: int = 0, cameras=None) -> None:
+                 mask: torch.Tensor | None = None, start: int = 0) -> None:
     """Write frames ``start, start+1, ...`` of a frame folder.
 
     Args:
         rgb: ``[T, 3, H, W]`` float in [0, 1].
         depth: ``[T, 1, H, W]`` z-depth (0 = no value; NaN/inf are written as 0).
         mask: ``[T, 1, H, W]`` bool.
-        cameras: optional :class:`Cameras` of the WHOLE folder, written as ``cameras.json``.
     """
     out_dir = Path(out_dir)
     if rgb is not None:
@@ -58,10 +60,6 @@ def write_frames(out_dir: str | Path, rgb: torch.Tensor | None = None, depth: to
         mask_np = (mask.detach().cpu().numpy()[:, 0] * 255).astype(np.uint8)  # [T, H, W]
         for t in range(mask_np.shape[0]):
             atomic_write_bytes(out_dir / "mask" / frame_name(start + t, ".png"), encode_png(mask_np[t]))
-    if cameras is not None:
-        from voyager_pipe.camera.trajectory_io import write_trajectory
-
-        write_trajectory(out_dir / "cameras.json", cameras)
 
 
 @dataclass
@@ -71,7 +69,6 @@ class FrameFolder:
     rgb: torch.Tensor  # [T, 3, H, W]
     depth: torch.Tensor | None  # [T, 1, H, W]
     mask: torch.Tensor | None  # [T, 1, H, W] bool
-    cameras: object | None  # Cameras
     path: Path
 
     def __len__(self) -> int:
@@ -93,43 +90,56 @@ def _check_contiguous(folder: Path, indices: list[int]) -> None:
         raise InputError(f"{folder}: frame files must be numbered 0..N-1 without gaps; missing {missing[:5]}")
 
 
-def read_frame_folder(path: str | Path, load_cameras: bool = True) -> FrameFolder:
-    """Read a frame folder written by ``gen``/``render`` (or a ground-truth folder of the same layout)."""
+def read_frame_folder(path: str | Path) -> FrameFolder:
+    """Read a frame folder written by ``gen``/``render`` (or a ground-truth folder of the same layout).
+
+    Every frame, depth and mask file is checked (decodable, one size for the whole folder, depth
+    ``[H, W]`` numbers); any problem is an InputError naming the file.
+    """
+    from voyager_pipe.io.depth_files import read_stored_depth
+    from voyager_pipe.io.images import read_image, read_mask
+    from voyager_pipe.io.reading import MAX_FRAMES, check_count
+
     path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise InputError(f"{path}: not a folder")
     frames = _indexed_files(path / "frames", ".png")
     if not frames:
         raise InputError(f"{path}: no frames/00000.png ... found (expected the gen/render output layout)")
+    check_count(len(frames), MAX_FRAMES, str(path / "frames"), "frames")
     _check_contiguous(path / "frames", sorted(frames))
-    rgb = torch.stack([read_image(frames[i]) for i in range(len(frames))])  # [T, 3, H, W]
-    T, _, H, W = rgb.shape
+    T = len(frames)
+    first = read_image(frames[0], "frame")  # [3, H, W]
+    H, W = first.shape[-2:]
+    rgb = torch.empty(T, 3, H, W)  # [T, 3, H, W]
+    rgb[0] = first
+    for i in range(1, T):
+        frame = read_image(frames[i], "frame")  # [3, h, w]
+        if frame.shape[-2:] != (H, W):
+            raise InputError(f"{frames[i]}: frame of size {frame.shape[-1]}x{frame.shape[-2]}, frame 0 is {W}x{H}")
+        rgb[i] = frame
 
     depth = None
     depth_files = _indexed_files(path / "depth", ".npy")
     if depth_files:
         if sorted(depth_files) != list(range(T)):
             raise InputError(f"{path / 'depth'}: {len(depth_files)} depth files for {T} frames")
-        arrays = [np.load(depth_files[i]) for i in range(T)]
-        for i, a in enumerate(arrays):
-            if a.shape != (H, W):
-                raise InputError(f"{depth_files[i]}: depth of shape {a.shape}, frames are {(H, W)}")
-        depth = torch.from_numpy(np.stack(arrays).astype(np.float32)).unsqueeze(1)  # [T, 1, H, W]
+        depth = torch.empty(T, 1, H, W)  # [T, 1, H, W]
+        for i in range(T):
+            array = read_stored_depth(depth_files[i])  # [h, w]
+            if array.shape != (H, W):
+                raise InputError(f"{depth_files[i]}: depth of shape {array.shape}, frames are {(H, W)}")
+            depth[i, 0] = torch.from_numpy(array.astype(np.float32))
 
     mask = None
     mask_files = _indexed_files(path / "mask", ".png")
     if mask_files:
-        import imageio.v3 as iio
-
         if sorted(mask_files) != list(range(T)):
             raise InputError(f"{path / 'mask'}: {len(mask_files)} mask files for {T} frames")
-        mask = torch.from_numpy(np.stack([iio.imread(mask_files[i]) for i in range(T)]) > 127).unsqueeze(1)  # [T, 1, H, W]
-        if mask.shape[-2:] != (H, W):
-            raise InputError(f"{path / 'mask'}: masks of size {tuple(mask.shape[-2:])}, frames are {(H, W)}")
-
-    cameras = None
-    if load_cameras and (path / "cameras.json").is_file():
-        from voyager_pipe.camera.trajectory_io import read_trajectory
-
-        cameras = read_trajectory(path / "cameras.json")
-        if len(cameras) != T:
-            raise InputError(f"{path / 'cameras.json'}: {len(cameras)} cameras for {T} frames")
-    return FrameFolder(rgb=rgb, depth=depth, mask=mask, cameras=cameras, path=path)
+        mask = torch.empty(T, 1, H, W, dtype=torch.bool)  # [T, 1, H, W]
+        for i in range(T):
+            m = read_mask(mask_files[i])  # [h, w]
+            if m.shape != (H, W):
+                raise InputError(f"{mask_files[i]}: mask of size {m.shape[1]}x{m.shape[0]}, frames are {W}x{H}")
+            mask[i, 0] = torch.from_numpy(m)
+    return FrameFolder(rgb=rgb, depth=depth, mask=mask, path=path)

@@ -32,7 +32,7 @@ def parse_metrics(text: str | list[str] | None) -> list[str]:
     names = [n.strip().lower() for n in (text.split(",") if isinstance(text, str) else text) if n.strip()]
     unknown = [n for n in names if n not in METRIC_GROUPS]
     if unknown or not names:
-        raise InputError(f"--metrics {text!r}: unknown metric(s) {unknown}; choose from {','.join(METRIC_GROUPS)}")
+        raise InputError(f"eval.metrics {text!r}: unknown metric(s) {unknown}; choose from {','.join(METRIC_GROUPS)}")
     return names
 
 
@@ -159,6 +159,7 @@ def evaluate_folders(pred_dir: str | Path, gt_dir: str | Path, metrics: list[str
     ``depth_scale``, ``return_to_start_psnr`` (a single value), ``reproj_l1``, ``reproj_psnr``,
     ``reproj_covisible`` (entry t is the pair t-1 -> t).
     """
+    from voyager_pipe.camera.trajectory_io import read_folder_cameras
     from voyager_pipe.io.frames import read_frame_folder
 
     cfg = cfg or EvalConfig()
@@ -175,7 +176,8 @@ def evaluate_folders(pred_dir: str | Path, gt_dir: str | Path, metrics: list[str
         ph, pw = pred.rgb.shape[-2:]
         gh, gw = gt.rgb.shape[-2:]
         raise InputError(f"{pred_dir}: frames are {pw}x{ph}, but the ground truth {gt_dir} is {gw}x{gh}")
-    cameras = pred.cameras if pred.cameras is not None else gt.cameras
+    cameras = read_folder_cameras(pred_dir, len(pred))
+    cameras = cameras if cameras is not None else read_folder_cameras(gt_dir, len(gt))
     result = evaluate_frames(pred.rgb, gt.rgb, names, cfg, pred_depth=pred.depth, gt_depth=gt.depth,
                              gt_mask=gt.mask, cache_mask=pred.mask, cameras=cameras, device=device)
     return {"pred": str(pred_dir), "gt": str(gt_dir), "metrics": names, **result}

@@ -23,7 +23,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from voyager_pipe.errors import MissingDependencyError
+from voyager_pipe.errors import InputError, MissingDependencyError
+from voyager_pipe.io.reading import check_file, reading
 
 ALEXNET_FILE = "alexnet-owt-7be5be79.pth"
 LPIPS_CHANNELS = (64, 192, 384, 256, 256)
@@ -122,17 +123,20 @@ class TorchmetricsLPIPS(nn.Module):
 
 def load_alexnet_features(path: str | Path) -> AlexNetFeatures:
     """AlexNet features from a torchvision-layout state dict file (``features.N.weight`` / ``.bias``)."""
-    path = Path(path)
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if isinstance(state, dict) and "state_dict" in state:
-        state = state["state_dict"]
-    features = {k: v for k, v in state.items() if k.startswith("features.")}
-    if not features:
-        raise MissingDependencyError(f"{path}: not an AlexNet state dict (no 'features.*' keys)")
-    model = AlexNetFeatures()
-    missing, unexpected = model.load_state_dict(features, strict=False)
+    path = check_file(path, "AlexNet weights")
+    with reading(path, "AlexNet weights (a torchvision state dict saved with torch.save)", also=(RuntimeError,)):
+        state = torch.load(path, map_location="cpu", weights_only=True)  # data only: nothing is executed
+        if isinstance(state, dict) and "state_dict" in state:
+            state = state["state_dict"]
+        if not isinstance(state, dict):
+            raise InputError(f"{path}: not an AlexNet state dict (a {type(state).__name__}, not a mapping)")
+        features = {k: v for k, v in state.items() if isinstance(k, str) and k.startswith("features.")}
+        if not features or not all(isinstance(v, torch.Tensor) for v in features.values()):
+            raise InputError(f"{path}: not an AlexNet state dict (no 'features.*' tensors)")
+        model = AlexNetFeatures()
+        missing, unexpected = model.load_state_dict(features, strict=False)
     if missing or unexpected:
-        raise MissingDependencyError(f"{path}: AlexNet weights do not fit (missing {missing[:3]}, unexpected {unexpected[:3]})")
+        raise InputError(f"{path}: AlexNet weights do not fit (missing {missing[:3]}, unexpected {unexpected[:3]})")
     return model
 
 
@@ -141,8 +145,12 @@ def load_lpips_heads(path: str | Path | None = None) -> list[torch.Tensor]:
     path = Path(path) if path is not None else lpips_heads_path()
     if not path.is_file():
         raise MissingDependencyError(f"LPIPS heads not found at {path} (they ship with torchmetrics)")
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    return [state[f"lin{i}.model.1.weight"].reshape(-1) for i in range(len(LPIPS_CHANNELS))]
+    with reading(path, "LPIPS head weights", also=(RuntimeError,)):
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        heads = [state[f"lin{i}.model.1.weight"].reshape(-1) for i in range(len(LPIPS_CHANNELS))]
+    if [h.numel() for h in heads] != list(LPIPS_CHANNELS):
+        raise InputError(f"{path}: LPIPS heads of sizes {[h.numel() for h in heads]}, expected {list(LPIPS_CHANNELS)}")
+    return heads
 
 
 def _torchvision_available() -> bool:

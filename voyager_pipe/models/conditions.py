@@ -25,8 +25,6 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from voyager_pipe.errors import InputError
-
 #: Pixel rows of the band of ones between the RGB half and the depth half.
 SEPARATOR_ROWS = 16
 #: Offset inside the reference's inverse depth ``1 / (z + eps)``.
@@ -82,7 +80,7 @@ def normalize_depth(depth: torch.Tensor, valid: torch.Tensor | None = None) -> t
     earlier frame that has one (else the first later one) and is all zeros.
     """
     if depth.ndim != 4 or depth.shape[1] != 1:
-        raise InputError(f"depth: expected [T, 1, H, W], got {tuple(depth.shape)}")
+        raise ValueError(f"depth: expected [T, 1, H, W], got {tuple(depth.shape)}")
     depth64 = depth.to(torch.float64)  # [T, 1, H, W]
     ok = (depth64 > 0) & torch.isfinite(depth64)  # [T, 1, H, W]
     if valid is not None:
@@ -128,6 +126,44 @@ def depth_from_normalized(normalized: torch.Tensor, depth_range: DepthRange) -> 
     return torch.where(positive & (depth > 0), depth, torch.zeros_like(depth)).to(torch.float32)  # [T, 1, H, W]
 
 
+def normalize_depth_with(depth: torch.Tensor, depth_range: DepthRange) -> torch.Tensor:
+    """Normalise z-depth ``[T, 1, H, W]`` with GIVEN per-frame ranges (``T`` of them).
+
+    Holes (``depth <= 0`` or not finite) get the frame's minimum valid value, as in
+    :func:`normalize_depth`. Returns ``[T, 1, H, W]`` float32.
+    """
+    depth64 = depth.to(torch.float64)  # [T, 1, H, W]
+    valid = (depth64 > 0) & torch.isfinite(depth64)  # [T, 1, H, W]
+    p_low = depth_range.p_low.to(torch.float64)[:, None, None, None]  # [T, 1, 1, 1]
+    p_high = depth_range.p_high.to(torch.float64)[:, None, None, None]  # [T, 1, 1, 1]
+    normalized = (1.0 / (depth64.clamp(min=0) + INVERSE_DEPTH_EPS) - p_low) / (p_high - p_low)  # [T, 1, H, W]
+    hole = torch.where(valid, normalized, torch.full_like(normalized, float("inf"))).amin(dim=(1, 2, 3), keepdim=True)  # [T, 1, 1, 1]
+    hole = torch.where(torch.isfinite(hole), hole, torch.zeros_like(hole))
+    return torch.where(valid, normalized, hole).to(torch.float32)  # [T, 1, H, W]
+
+
+def slice_range(depth_range: DepthRange, frames: slice) -> DepthRange:
+    """The ranges of a sub-range of frames."""
+    return DepthRange(p_low=depth_range.p_low[frames], p_high=depth_range.p_high[frames])
+
+
+def resize_to_model(rgb: torch.Tensor, normalized_depth: torch.Tensor, mask: torch.Tensor,
+                    size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Resize render-resolution inputs to the model size, with the kernels of the released inference.
+
+    ``rgb [T, 3, H, W]`` in [0, 1] and the float ``mask [T, 1, H, W]`` (1 = rendered): bicubic (PIL's
+    default resampling of its image loader), clamped to [0, 1]; the NORMALISED depth
+    ``[T, 1, H, W]`` (already hole-filled, as the released data engine writes it): bilinear (cv2
+    ``INTER_LINEAR``). A no-op when the size already matches.
+    """
+    if tuple(rgb.shape[-2:]) == tuple(size):
+        return rgb.float(), normalized_depth.float(), mask.float()
+    rgb = F.interpolate(rgb.float(), size=size, mode="bicubic", align_corners=False).clamp(0, 1)  # [T, 3, h, w]
+    mask = F.interpolate(mask.float(), size=size, mode="bicubic", align_corners=False).clamp(0, 1)  # [T, 1, h, w]
+    normalized_depth = F.interpolate(normalized_depth.float(), size=size, mode="bilinear", align_corners=False)  # [T, 1, h, w]
+    return rgb, normalized_depth, mask
+
+
 def compose(rgb: torch.Tensor, depth3: torch.Tensor) -> torch.Tensor:
     """Stack ``rgb [T, 3, H, W]`` over a 16-row band of ones over ``depth3 [T, 3, H, W]`` -> ``[T, 3, 2H+16, W]``."""
     if rgb.shape != depth3.shape:
@@ -153,44 +189,58 @@ def half_height(composite_height: int) -> int:
     return (composite_height - SEPARATOR_ROWS) // 2
 
 
-def prepare_condition(rgb: torch.Tensor, depth: torch.Tensor, mask: torch.Tensor) -> ConditionFrames:
+def prepare_condition(rgb: torch.Tensor, depth: torch.Tensor, mask: torch.Tensor,
+                      size: tuple[int, int] | None = None) -> ConditionFrames:
     """Rendered guidance -> model-space composite, composite visibility and per-frame depth range.
 
     ``rgb [T, 3, H, W]`` in [0, 1], ``depth [T, 1, H, W]`` z-depth (0 = none), ``mask [T, 1, H, W]`` bool
-    (pixels the world cache rendered). RGB holes become black, depth holes the frame's far end.
+    (pixels the world cache rendered). RGB holes become black, depth holes the frame's far end. The
+    depth ranges are taken at the render resolution; ``size = (h, w)`` then resizes to the model size
+    (:func:`resize_to_model`), so the visibility may hold fractions in [0, 1] along hole borders.
     """
     visible = mask.to(torch.bool) & (depth > 0)  # [T, 1, H, W]
     normalized, depth_range = normalize_depth(depth, visible)  # [T, 1, H, W]
-    rgb_model = torch.where(visible, rgb.to(torch.float32), torch.zeros_like(rgb, dtype=torch.float32)) * 2 - 1  # [T, 3, H, W]
-    depth_model = (normalized * 2 - 1).expand(-1, 3, -1, -1)  # [T, 3, H, W]
-    composite = compose(rgb_model, depth_model)  # [T, 3, 2H+16, W]
-    band = torch.ones(visible.shape[0], 1, SEPARATOR_ROWS, visible.shape[3], dtype=torch.bool, device=visible.device)  # [T, 1, 16, W]
-    visible_composite = torch.cat([visible, band, visible], dim=2)  # [T, 1, 2H+16, W]
+    rgb = torch.where(visible, rgb.to(torch.float32), torch.zeros_like(rgb, dtype=torch.float32))  # [T, 3, H, W]
+    rgb, normalized, known = resize_to_model(rgb, normalized, visible, size or tuple(rgb.shape[-2:]))  # [T, C, h, w]
+    depth_model = (normalized * 2 - 1).expand(-1, 3, -1, -1)  # [T, 3, h, w]
+    composite = compose(rgb * 2 - 1, depth_model)  # [T, 3, 2h+16, w]
+    band = torch.ones(known.shape[0], 1, SEPARATOR_ROWS, known.shape[3], dtype=known.dtype, device=known.device)  # [T, 1, 16, w]
+    visible_composite = torch.cat([known, band, known], dim=2)  # [T, 1, 2h+16, w]
     return ConditionFrames(composite=composite, visible=visible_composite, depth_range=depth_range)
 
 
-def prepare_reference(rgb: torch.Tensor, depth: torch.Tensor) -> tuple[torch.Tensor, DepthRange]:
-    """Reference image + its depth -> one composite frame ``[1, 3, 2H+16, W]`` (its own depth range).
+def prepare_reference(rgb: torch.Tensor, depth: torch.Tensor, depth_range: DepthRange,
+                      size: tuple[int, int] | None = None) -> torch.Tensor:
+    """Reference image + its depth -> one composite frame ``[1, 3, 2h+16, w]``.
 
-    ``rgb [3, H, W]`` in [0, 1], ``depth [1, H, W]`` z-depth (0 = none).
+    ``rgb [3, H, W]`` in [0, 1], ``depth [1, H, W]`` z-depth (0 = none). The depth is normalised with
+    ``depth_range`` (one frame): the released reference depth is the processed depth of render frame
+    0, i.e. normalised with frame 0's (p2, p98), not with its own percentiles.
     """
-    normalized, depth_range = normalize_depth(depth[None])  # [1, 1, H, W]
-    rgb_model = rgb[None].to(torch.float32) * 2 - 1  # [1, 3, H, W]
-    composite = compose(rgb_model, (normalized * 2 - 1).expand(-1, 3, -1, -1))  # [1, 3, 2H+16, W]
-    return composite, depth_range
+    normalized = normalize_depth_with(depth[None], depth_range)  # [1, 1, H, W]
+    ones = torch.ones_like(normalized)  # [1, 1, H, W]
+    rgb_model, normalized, _ = resize_to_model(rgb[None].float(), normalized, ones, size or tuple(rgb.shape[-2:]))
+    return compose(rgb_model * 2 - 1, (normalized * 2 - 1).expand(-1, 3, -1, -1))  # [1, 3, 2h+16, w]
+
+
+def composite_image(composite: torch.Tensor) -> torch.Tensor:
+    """A model-space composite ``[3, Hc, W]`` in [-1, 1] as the picture ``[3, Hc, W]`` in [0, 1]."""
+    return ((composite.float().clamp(-1, 1) + 1) * 0.5)
 
 
 def latent_visibility(visible: torch.Tensor, temporal: int = 4, spatial: int = 8) -> torch.Tensor:
     """Min-pool the composite visibility to the latent grid; values +1 (known) / -1 (unknown).
 
-    ``visible [T, 1, Hc, W]`` bool with ``T = 1 + temporal * k`` -> ``[1, 1, 1 + k, Hc / spatial, W / spatial]``.
+    ``visible [T, 1, Hc, W]`` bool (or float in [0, 1] after a bicubic resize: the pooled value is then
+    ``2 min - 1``, as the reference computes it on its resized mask) with ``T = 1 + temporal * k``
+    -> ``[1, 1, 1 + k, Hc / spatial, W / spatial]``.
     Frame 0 is repeated ``temporal - 1`` times first so that it forms its own block (the causal VAE
     encodes the first frame alone).
     """
     num_frames, _, height, width = visible.shape
     if (num_frames - 1) % temporal or height % spatial or width % spatial:
         raise ValueError(f"visibility {tuple(visible.shape)}: need T = 1 + {temporal}k and H, W multiples of {spatial}")
-    unknown = (~visible.to(torch.bool)).to(torch.float32)  # [T, 1, Hc, W]
+    unknown = 1.0 - visible.to(torch.float32)  # [T, 1, Hc, W]
     unknown = torch.cat([unknown[:1].expand(temporal - 1, -1, -1, -1), unknown], dim=0)  # [T+3, 1, Hc, W]
     unknown = unknown.permute(1, 0, 2, 3)[None]  # [1, 1, T+3, Hc, W]
     pooled = F.max_pool3d(unknown, kernel_size=(temporal, spatial, spatial), stride=(temporal, spatial, spatial))  # [1, 1, t, h, w]

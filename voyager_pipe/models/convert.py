@@ -1,4 +1,4 @@
-"""Convert the official Voyager checkpoint into a diffusers-style folder, and read that folder back.
+"""Convert the official Voyager checkpoint into a diffusers-style folder (read back by :mod:`~voyager_pipe.models.converted`).
 
 Input (``src_dir`` is the release's ``ckpts/`` folder or its parent; see
 :mod:`voyager_pipe.models.official_layout`)::
@@ -12,7 +12,10 @@ Output (``dst_dir``)::
     transformer/config.json + *.safetensors   VoyagerTransformer3DModel (sharded)
     vae/config.json + *.safetensors           diffusers AutoencoderKLHunyuanVideo
 
-Every source tensor must be consumed and every target parameter filled; otherwise the conversion
+The transformer's fp32 modules (:data:`~voyager_pipe.models.transformer.FP32_MODULES`: the final
+projection and the context branch's zero-initialised output linears, fp32 in the released model too)
+are stored in float32 whatever ``dtype`` is. Every source tensor must be consumed and every target
+parameter filled; otherwise the conversion
 fails with an :class:`~voyager_pipe.errors.InputError` naming the keys. Tensors are read with
 ``torch.load(..., mmap=True, weights_only=True)`` and the target model is built on the meta device,
 so a 25 GB checkpoint is never held twice in memory (when the stored dtype equals ``dtype`` the
@@ -35,16 +38,17 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import re
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Literal
 
 import torch
 
-from voyager_pipe.errors import InputError, MissingDependencyError
+from voyager_pipe.device import DTYPES
+from voyager_pipe.errors import InputError
+from voyager_pipe.io.atomic import atomic_write_text, output_dir
+from voyager_pipe.models.converted import FORMAT_NAME, FORMAT_VERSION, MODEL_INDEX, vae_tiling_from_official
 from voyager_pipe.models.official_layout import (
     TRANSFORMER_CONTEXT_FILE,
     TRANSFORMER_FILE,
@@ -61,16 +65,10 @@ __all__ = [
     "official_key_targets",
     "transformer_config_from_official",
     "vae_config_from_official",
-    "read_model_index",
-    "load_converted",
 ]
 
 logger = logging.getLogger(__name__)
 
-DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
-MODEL_INDEX = "model_index.json"
-FORMAT_NAME = "voyager_pipe.diffusers"
-FORMAT_VERSION = 1
 
 # ---------------------------------------------------------------- name mapping tables
 # Within one double-stream block (official suffix -> diffusers suffix).
@@ -195,10 +193,13 @@ def convert_transformer_state_dict(
 ) -> tuple[dict[str, torch.Tensor], list[str]]:
     """Map official ``(name, tensor)`` pairs to diffusers names.
 
-    Returns ``(converted, unconsumed)``: the new state dict (tensors cast to ``dtype`` when given;
-    row splits of a contiguous tensor stay views, so mmapped sources are not copied when the dtype
-    does not change) and the official names that have no mapping.
+    Returns ``(converted, unconsumed)``: the new state dict (tensors cast to ``dtype`` when given,
+    except those of :data:`FP32_MODULES`, cast to float32; row splits of a contiguous tensor stay
+    views, so mmapped sources are not copied when the dtype does not change) and the official names
+    that have no mapping.
     """
+    from voyager_pipe.models.transformer import is_fp32_parameter
+
     converted: dict[str, torch.Tensor] = {}
     unconsumed: list[str] = []
     for name, tensor in items:
@@ -220,7 +221,8 @@ def convert_transformer_state_dict(
         for target, piece in zip(targets, pieces):
             if target in converted:
                 raise InputError(f"{name}: target {target} is filled twice")
-            piece = piece if dtype is None else piece.to(dtype)
+            if dtype is not None:
+                piece = piece.to(torch.float32 if is_fp32_parameter(target) else dtype)
             converted[target] = piece.contiguous()
     return converted, unconsumed
 
@@ -335,17 +337,37 @@ def convert_vae_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Te
 
 
 # ---------------------------------------------------------------- file handling
-def _load_official(path: Path) -> dict:
-    """``torch.load`` with mmap (falls back to a plain load for legacy, non-zip files)."""
+def _load_official(path: Path):
+    """``torch.load`` with mmap (falls back to a plain load for legacy, non-zip files); any failure is one InputError."""
     try:
         return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except RuntimeError as exc:
         if "mmap" not in str(exc).lower() and "zip" not in str(exc).lower():
-            raise InputError(f"{path}: cannot read checkpoint: {exc}") from None
-        logger.warning("%s: not a zip checkpoint, loading without mmap (needs RAM for the whole file)", path)
+            raise InputError(f"{path}: cannot read checkpoint: {_first_line(exc)}") from None
+    except Exception as exc:  # noqa: BLE001 - unpickling / zip / EOF errors of a damaged or foreign file
+        raise InputError(f"{path}: cannot read checkpoint: {type(exc).__name__}: {_first_line(exc)}") from None
+    logger.warning("%s: not a zip checkpoint, loading without mmap (needs RAM for the whole file)", path)
+    try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # pickle / unpickling errors of a damaged or foreign file
-        raise InputError(f"{path}: cannot read checkpoint: {exc.__class__.__name__}: {exc}") from None
+    except Exception as exc:  # noqa: BLE001
+        raise InputError(f"{path}: cannot read checkpoint: {type(exc).__name__}: {_first_line(exc)}") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__
+
+
+def _tensor_dict(obj, source: str, allow_wrapper: bool = False) -> dict[str, torch.Tensor]:
+    """``obj`` as a ``{name: tensor}`` state dict, or an InputError naming ``source``."""
+    if allow_wrapper and isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
+        obj = obj["state_dict"]
+    if not isinstance(obj, dict):
+        raise InputError(f"{source}: expected a state dict of tensors, found {type(obj).__name__}")
+    bad = [str(k) for k, v in obj.items() if not isinstance(k, str) or not isinstance(v, torch.Tensor)]
+    if bad:
+        raise InputError(f"{source}: entries that are not named tensors: {_describe(sorted(bad))}")
+    return obj
 
 
 def _find(src_dir: Path, relative: str) -> Path | None:
@@ -434,7 +456,8 @@ def convert_checkpoint(
     Args:
         src_dir: the release's ``ckpts/`` folder (or its parent).
         dst_dir: output folder (must not exist unless ``overwrite``); built in ``<dst>.partial`` first.
-        dtype: ``"bf16"``, ``"fp16"`` or ``"fp32"`` for the transformer (the VAE is kept in fp32).
+        dtype: ``"bf16"``, ``"fp16"`` or ``"fp32"`` for the transformer (the VAE and the transformer's
+            fp32 modules, :data:`~voyager_pipe.models.transformer.FP32_MODULES`, are kept in fp32).
         include_context: ``"auto"`` takes the ``_context`` transformer when present, ``True`` requires
             it, ``False`` takes the plain one.
         include_vae: convert ``hunyuan-video-i2v-720p/vae`` too (required unless False).
@@ -442,109 +465,26 @@ def convert_checkpoint(
         rope_axes_dim: RoPE split of the head dimension; inferred (``(16, 56, 56)`` for the real model).
         max_shard_size: safetensors shard size.
     """
-    from tqdm.auto import tqdm
-
-    from diffusers import AutoencoderKLHunyuanVideo
-    from diffusers import __version__ as diffusers_version
-
-    from voyager_pipe.models.transformer import VoyagerTransformer3DModel
-
     src_dir, dst_dir = Path(src_dir), Path(dst_dir)
     dtype_name, torch_dtype = _resolve_dtype(dtype)
     if not src_dir.is_dir():
         raise InputError(f"--src {src_dir}: not a folder")
     if dst_dir.exists() and any(dst_dir.iterdir()) and not overwrite:
         raise InputError(f"--dst {dst_dir}: exists and is not empty (use --overwrite)")
-
-    # 1. Locate the files
-    base_path = _find(src_dir, TRANSFORMER_FILE)
-    context_path = _find(src_dir, TRANSFORMER_CONTEXT_FILE)
-    if include_context is True and context_path is None:
-        raise InputError(f"--src {src_dir}: {TRANSFORMER_CONTEXT_FILE} not found (drop the context request or add the file)")
-    use_context = context_path is not None if include_context == "auto" else bool(include_context)
-    transformer_path = context_path if use_context else base_path
-    if transformer_path is None:
-        raise InputError(f"--src {src_dir}: neither {TRANSFORMER_FILE} nor {TRANSFORMER_CONTEXT_FILE} found")
+    transformer_path, use_context = _locate_transformer(src_dir, include_context)
     vae_path = _find(src_dir, VAE_FILE) if include_vae else None
     if include_vae and vae_path is None:
         raise InputError(f"--src {src_dir}: {VAE_FILE} not found (or convert without the VAE)")
 
-    partial_dir = dst_dir.with_name(dst_dir.name + ".partial")
-    if partial_dir.exists():
-        shutil.rmtree(partial_dir)
-    partial_dir.mkdir(parents=True)
     notes: list[str] = []
-    try:
-        # 2. Transformer: read (mmap), map names, check, assign into a meta-built model, save
-        checkpoint = _load_official(transformer_path)
-        if not isinstance(checkpoint, dict) or load_key not in checkpoint:
-            found = sorted(checkpoint)[:10] if isinstance(checkpoint, dict) else type(checkpoint).__name__
-            raise InputError(f"{transformer_path}: no {load_key!r} entry (found {found})")
-        official = checkpoint[load_key]
-        config = transformer_config_from_official(official, str(transformer_path), rope_axes_dim)
-        if config["use_context_block"] != use_context:
-            raise InputError(f"{transformer_path}: context-branch tensors {'missing' if use_context else 'present'}")
-        items = tqdm(official.items(), total=len(official), desc="transformer", unit="tensor", disable=not progress)
-        converted, unconsumed = convert_transformer_state_dict(items, config["num_attention_heads"] * config["attention_head_dim"], torch_dtype)
-        with torch.device("meta"):  # no memory, no random init; filled by assignment below
-            transformer = VoyagerTransformer3DModel(**config)
-        expected = {k: v.shape for k, v in transformer.state_dict().items()}
-        _check_against_model(converted, expected, str(transformer_path), unconsumed)
-        num_tensors, num_params = len(official), sum(v.numel() for v in official.values())
-        del official, checkpoint
-        _assign_and_save(transformer, converted, partial_dir / "transformer", max_shard_size)
-        del transformer, converted
-
-        # 3. VAE: identical names; config from config.json (or the standard one)
-        vae_tensors = 0
-        vae_config = None
+    with output_dir(dst_dir) as partial_dir:
+        num_tensors, num_params = _convert_transformer_file(
+            transformer_path, use_context, partial_dir / "transformer", torch_dtype, load_key, rope_axes_dim,
+            max_shard_size, progress)
+        vae_config, vae_tiling, vae_tensors = (None, None, 0)
         if vae_path is not None:
-            config_path = vae_path.parent / Path(VAE_CONFIG_FILE).name
-            if config_path.is_file():
-                try:
-                    official_vae_config = json.loads(config_path.read_text())
-                except json.JSONDecodeError as exc:
-                    raise InputError(f"{config_path}: not valid JSON ({exc})") from None
-            else:
-                official_vae_config = dict(STANDARD_VAE_CONFIG)
-                notes.append(f"{config_path} missing: used the standard HunyuanVideo 884-16c-hy VAE config")
-            vae_config = vae_config_from_official(official_vae_config, str(config_path))
-            vae_state = _load_official(vae_path)
-            if not isinstance(vae_state, dict):
-                raise InputError(f"{vae_path}: expected a state dict, found {type(vae_state).__name__}")
-            vae_converted = {k: v.to(torch.float32).contiguous() for k, v in convert_vae_state_dict(vae_state).items()}
-            with torch.device("meta"):
-                vae = AutoencoderKLHunyuanVideo(**vae_config)
-            vae_expected = {k: v.shape for k, v in vae.state_dict().items()}
-            _check_against_model(vae_converted, vae_expected, str(vae_path), [])
-            vae_tensors = len(vae_converted)
-            _assign_and_save(vae, vae_converted, partial_dir / "vae", max_shard_size)
-            del vae, vae_converted, vae_state
-
-        # 4. Index
-        index = {
-            "_class_name": "VoyagerPipeline",
-            "_diffusers_version": diffusers_version,
-            "transformer": ["voyager_pipe.models.transformer", "VoyagerTransformer3DModel"],
-            "vae": ["diffusers", "AutoencoderKLHunyuanVideo"] if vae_path is not None else [None, None],
-            "_voyager": {
-                "format": FORMAT_NAME,
-                "version": FORMAT_VERSION,
-                "transformer_source": str(transformer_path),
-                "vae_source": str(vae_path) if vae_path is not None else None,
-                "use_context_block": use_context,
-                "dtype": dtype_name,
-                "vae_scaling_factor": vae_config["scaling_factor"] if vae_config else None,
-                "notes": notes,
-            },
-        }
-        (partial_dir / MODEL_INDEX).write_text(json.dumps(index, indent=2) + "\n")
-        if dst_dir.exists():
-            shutil.rmtree(dst_dir)
-        partial_dir.rename(dst_dir)
-    except BaseException:
-        shutil.rmtree(partial_dir, ignore_errors=True)
-        raise
+            vae_config, vae_tiling, vae_tensors = _convert_vae_file(vae_path, partial_dir / "vae", max_shard_size, notes)
+        _write_index(partial_dir, transformer_path, vae_path, use_context, dtype_name, vae_config, vae_tiling, notes)
     for note in notes:
         logger.warning(note)
     return ConversionReport(
@@ -560,42 +500,93 @@ def convert_checkpoint(
     )
 
 
-# ---------------------------------------------------------------- reading the converted folder
-def read_model_index(model_dir: str | Path) -> dict:
-    """``model_index.json`` of a converted folder (InputError with a hint when it is not one)."""
-    path = Path(model_dir) / MODEL_INDEX
-    if not path.is_file():
-        raise MissingDependencyError(
-            f"{model_dir}: no {MODEL_INDEX}; convert the official weights first: voyager-pipe convert --src CKPTS --dst {model_dir}"
-        )
-    try:
-        index = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}: not valid JSON ({exc})") from None
-    meta = index.get("_voyager", {})
-    if meta.get("format") != FORMAT_NAME:
-        raise InputError(f"{path}: not a voyager_pipe converted folder (format {meta.get('format')!r})")
-    if meta.get("version", 0) > FORMAT_VERSION:
-        raise InputError(f"{path}: format version {meta['version']} is newer than this voyager_pipe ({FORMAT_VERSION})")
-    return index
+def _locate_transformer(src_dir: Path, include_context: bool | Literal["auto"]) -> tuple[Path, bool]:
+    """The transformer file to convert and whether it is the context variant."""
+    base_path = _find(src_dir, TRANSFORMER_FILE)
+    context_path = _find(src_dir, TRANSFORMER_CONTEXT_FILE)
+    if include_context is True and context_path is None:
+        raise InputError(f"--src {src_dir}: {TRANSFORMER_CONTEXT_FILE} not found (drop the context request or add the file)")
+    use_context = context_path is not None if include_context == "auto" else bool(include_context)
+    transformer_path = context_path if use_context else base_path
+    if transformer_path is None:
+        raise InputError(f"--src {src_dir}: neither {TRANSFORMER_FILE} nor {TRANSFORMER_CONTEXT_FILE} found")
+    return transformer_path, use_context
 
 
-def load_converted(model_dir: str | Path, torch_dtype: torch.dtype | None = None, load_vae: bool = True):
-    """Load ``(transformer, vae or None, index)`` from a converted folder with ``from_pretrained``."""
-    from diffusers import AutoencoderKLHunyuanVideo
+def _convert_transformer_file(path: Path, use_context: bool, out_dir: Path, torch_dtype: torch.dtype, load_key: str,
+                              rope_axes_dim: tuple[int, ...] | None, max_shard_size: str,
+                              progress: bool) -> tuple[int, int]:
+    """Read (mmap), map names, check, assign into a meta-built model, save. Returns (tensors, parameters)."""
+    from tqdm.auto import tqdm
 
     from voyager_pipe.models.transformer import VoyagerTransformer3DModel
 
-    index = read_model_index(model_dir)
-    transformer = VoyagerTransformer3DModel.from_pretrained(Path(model_dir) / "transformer", torch_dtype=torch_dtype)
-    vae = None
-    if load_vae:
-        if index.get("vae", [None])[0] is None:
-            raise MissingDependencyError(f"{model_dir}: converted without a VAE; rerun convert with the VAE files")
-        vae = AutoencoderKLHunyuanVideo.from_pretrained(Path(model_dir) / "vae", torch_dtype=torch_dtype)
-    return transformer, vae, index
+    checkpoint = _load_official(path)
+    if not isinstance(checkpoint, dict) or load_key not in checkpoint:
+        found = sorted(map(str, checkpoint))[:10] if isinstance(checkpoint, dict) else type(checkpoint).__name__
+        raise InputError(f"{path}: no {load_key!r} entry (found {found})")
+    official = _tensor_dict(checkpoint[load_key], f"{path}: {load_key}")
+    config = transformer_config_from_official(official, str(path), rope_axes_dim)
+    if config["use_context_block"] != use_context:
+        raise InputError(f"{path}: context-branch tensors {'missing' if use_context else 'present'}")
+    items = tqdm(official.items(), total=len(official), desc="transformer", unit="tensor", disable=not progress)
+    converted, unconsumed = convert_transformer_state_dict(
+        items, config["num_attention_heads"] * config["attention_head_dim"], torch_dtype)
+    with torch.device("meta"):  # no memory, no random init; filled by assignment below
+        transformer = VoyagerTransformer3DModel(**config)
+    expected = {k: v.shape for k, v in transformer.state_dict().items()}
+    _check_against_model(converted, expected, str(path), unconsumed)
+    counts = len(official), sum(v.numel() for v in official.values())
+    _assign_and_save(transformer, converted, out_dir, max_shard_size)
+    return counts
 
 
-def parameter_count(shapes: dict[str, tuple[int, ...]]) -> int:
-    """Number of scalars in a name -> shape table."""
-    return sum(math.prod(s) for s in shapes.values())
+def _convert_vae_file(vae_path: Path, out_dir: Path, max_shard_size: str, notes: list[str]) -> tuple[dict, dict, int]:
+    """VAE: identical names; config (and tile sizes) from config.json or the standard one. Returns (config, tiling, tensors)."""
+    from diffusers import AutoencoderKLHunyuanVideo
+
+    config_path = vae_path.parent / Path(VAE_CONFIG_FILE).name
+    if config_path.is_file():
+        try:
+            official_vae_config = json.loads(config_path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise InputError(f"{config_path}: not valid JSON ({exc})") from None
+        if not isinstance(official_vae_config, dict):
+            raise InputError(f"{config_path}: expected a JSON object")
+    else:
+        official_vae_config = dict(STANDARD_VAE_CONFIG)
+        notes.append(f"{config_path} missing: used the standard HunyuanVideo 884-16c-hy VAE config")
+    vae_config = vae_config_from_official(official_vae_config, str(config_path))
+    vae_state = _tensor_dict(_load_official(vae_path), str(vae_path), allow_wrapper=True)
+    vae_converted = {k: v.to(torch.float32).contiguous() for k, v in convert_vae_state_dict(vae_state).items()}
+    with torch.device("meta"):
+        vae = AutoencoderKLHunyuanVideo(**vae_config)
+    vae_expected = {k: v.shape for k, v in vae.state_dict().items()}
+    _check_against_model(vae_converted, vae_expected, str(vae_path), [])
+    _assign_and_save(vae, vae_converted, out_dir, max_shard_size)
+    return vae_config, vae_tiling_from_official(official_vae_config), len(vae_converted)
+
+
+def _write_index(folder: Path, transformer_path: Path, vae_path: Path | None, use_context: bool, dtype_name: str,
+                 vae_config: dict | None, vae_tiling: dict | None, notes: list[str]) -> None:
+    from diffusers import __version__ as diffusers_version
+
+    index = {
+        "_class_name": "VoyagerGenerator",  # the class that runs these components (not a diffusers pipeline)
+        "_class_module": "voyager_pipe.generate.voyager",
+        "_diffusers_version": diffusers_version,
+        "transformer": ["voyager_pipe.models.transformer", "VoyagerTransformer3DModel"],
+        "vae": ["diffusers", "AutoencoderKLHunyuanVideo"] if vae_path is not None else [None, None],
+        "_voyager": {
+            "format": FORMAT_NAME,
+            "version": FORMAT_VERSION,
+            "transformer_source": str(transformer_path),
+            "vae_source": str(vae_path) if vae_path is not None else None,
+            "use_context_block": use_context,
+            "dtype": dtype_name,
+            "vae_scaling_factor": vae_config["scaling_factor"] if vae_config else None,
+            "vae_tiling": vae_tiling,
+            "notes": notes,
+        },
+    }
+    atomic_write_text(folder / MODEL_INDEX, json.dumps(index, indent=2) + "\n")

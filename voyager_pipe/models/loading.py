@@ -24,14 +24,7 @@ import torch
 from voyager_pipe.errors import InputError, MissingDependencyError
 from voyager_pipe.models.config import VoyagerConfig
 
-DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
-
-
-def resolve_device(name: Optional[str]) -> torch.device:
-    """``None``/``"auto"`` -> cuda when available, else cpu; otherwise ``torch.device(name)``."""
-    if name in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+from voyager_pipe.device import DTYPES
 
 
 class ComponentPlacer:
@@ -85,7 +78,11 @@ class VoyagerComponents:
 
 
 def load_components(cfg: VoyagerConfig, device: torch.device | str | None = None) -> VoyagerComponents:
-    """``from_pretrained`` the transformer and the VAE of ``cfg.model_dir`` (on the CPU, in cfg dtypes)."""
+    """``from_pretrained`` the transformer and the VAE of ``cfg.model_dir`` (on the CPU, in cfg dtypes).
+
+    The folder's format version is checked first and the VAE gets the released tile sizes
+    (:mod:`voyager_pipe.models.converted`).
+    """
     if not cfg.model_dir:
         raise InputError("voyager.model_dir: not set (convert the official weights with `voyager-pipe convert` first)")
     root = Path(cfg.model_dir).expanduser()
@@ -96,18 +93,19 @@ def load_components(cfg: VoyagerConfig, device: torch.device | str | None = None
     try:
         from diffusers import AutoencoderKLHunyuanVideo
 
+        from voyager_pipe.models.converted import apply_vae_tiling, load_pretrained, read_model_index
         from voyager_pipe.models.transformer import VoyagerTransformer3DModel
     except ImportError as exc:
         raise MissingDependencyError(f"the voyager backend needs diffusers ({exc})") from None
-    transformer = VoyagerTransformer3DModel.from_pretrained(
-        root, subfolder=cfg.transformer_subfolder, torch_dtype=DTYPES[cfg.dtype], local_files_only=True)
+    index = read_model_index(root)
+    transformer = load_pretrained(VoyagerTransformer3DModel, root / cfg.transformer_subfolder, torch_dtype=DTYPES[cfg.dtype])
     has_context = bool(transformer.config.get("use_context_block", False))
     if cfg.use_context_block is not None and has_context != cfg.use_context_block:
         raise InputError(
             f"voyager.use_context_block: {cfg.use_context_block} but {root / cfg.transformer_subfolder} was converted "
             f"with use_context_block={has_context} (reconvert with or without --no-context)")
-    vae = AutoencoderKLHunyuanVideo.from_pretrained(
-        root, subfolder=cfg.vae_subfolder, torch_dtype=DTYPES[cfg.vae_dtype], local_files_only=True)
+    vae = load_pretrained(AutoencoderKLHunyuanVideo, root / cfg.vae_subfolder, torch_dtype=DTYPES[cfg.vae_dtype])
+    apply_vae_tiling(vae, index["_voyager"].get("vae_tiling"))
     return VoyagerComponents(transformer=transformer.eval(), vae=vae.eval())
 
 
@@ -126,22 +124,3 @@ def configure_components(components: VoyagerComponents, cfg: VoyagerConfig) -> N
             raise InputError(f"voyager.attention_backend: {cfg.attention_backend!r} is not usable here ({exc})") from None
     if cfg.compile:
         transformer.compile_repeated_blocks(fullgraph=True)
-
-
-def build_tiny_components(seed: int = 0, use_context_block: bool = False) -> VoyagerComponents:
-    """Random, tiny Voyager components with the real architecture (tests, CPU benchmarks).
-
-    Transformer: 1 double + 1 single block, 2 heads of 8, text dim 16, pooled dim 8.
-    VAE: AutoencoderKLHunyuanVideo with 8 channels per level (still 8x spatial, 4x temporal, 16 latent channels).
-    """
-    from diffusers import AutoencoderKLHunyuanVideo
-
-    from voyager_pipe.models.transformer import VoyagerTransformer3DModel
-
-    torch.manual_seed(seed)
-    transformer = VoyagerTransformer3DModel(
-        in_channels=50, out_channels=16, num_attention_heads=2, attention_head_dim=8, num_layers=1,
-        num_single_layers=1, num_refiner_layers=1, text_embed_dim=16, pooled_projection_dim=8,
-        rope_axes_dim=(2, 2, 4), use_context_block=use_context_block)
-    vae = AutoencoderKLHunyuanVideo(block_out_channels=(8, 8, 8, 8), layers_per_block=1, norm_num_groups=4)
-    return VoyagerComponents(transformer=transformer.eval(), vae=vae.eval())

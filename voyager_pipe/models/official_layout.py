@@ -1,7 +1,7 @@
 """The OFFICIAL (HunyuanVideo / Voyager) checkpoint layout: tensor names, shapes and files.
 
-Used by the converter (to infer the model configuration from a checkpoint) and by tests (to build
-tiny random checkpoints in exactly the layout of the public weights, see
+Used by the converter (file locations) and by tests (:mod:`voyager_pipe.testing.voyager` builds tiny
+random checkpoints in exactly the layout of the public weights, see
 ``../shared/data/voyager_checkpoint_schema.json``). Nothing here reads real weights.
 
 Official file layout under the checkpoint folder (``ckpts/`` of the public release)::
@@ -15,10 +15,6 @@ Official file layout under the checkpoint folder (``ckpts/`` of the public relea
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
-
-import torch
-
 __all__ = [
     "TRANSFORMER_FILE",
     "TRANSFORMER_CONTEXT_FILE",
@@ -26,9 +22,6 @@ __all__ = [
     "VAE_CONFIG_FILE",
     "OfficialTransformerShape",
     "official_transformer_shapes",
-    "random_official_state_dict",
-    "save_official_transformer",
-    "save_official_vae",
 ]
 
 TRANSFORMER_FILE = "Voyager/transformers/mp_rank_00_model_states.pt"
@@ -149,36 +142,3 @@ def official_transformer_shapes(shape: OfficialTransformerShape = OfficialTransf
             "zero_linear2.weight": (h, h), "zero_linear2.bias": (h,),
         })
     return shapes
-
-
-def random_official_state_dict(
-    shapes: dict[str, tuple[int, ...]], seed: int = 0, dtype: torch.dtype = torch.float32, std: float = 0.2
-) -> dict[str, torch.Tensor]:
-    """Seeded random tensors for ``shapes`` (norm weights around 1 so that they are not degenerate)."""
-    generator = torch.Generator().manual_seed(seed)
-    state = {}
-    for name, shape in shapes.items():
-        tensor = torch.randn(shape, generator=generator) * std  # [*shape]
-        if "norm" in name and name.endswith("weight") and len(shape) == 1:
-            tensor = tensor + 1.0
-        state[name] = tensor.to(dtype)
-    return state
-
-
-def save_official_transformer(ckpt_dir: str | Path, state_dict: dict[str, torch.Tensor], context: bool = False) -> Path:
-    """Write ``state_dict`` as the DeepSpeed-style official file (``{"module": ..., ...}``) under ``ckpt_dir``."""
-    path = Path(ckpt_dir) / (TRANSFORMER_CONTEXT_FILE if context else TRANSFORMER_FILE)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"module": state_dict, "dp_world_size": 1, "mp_world_size": 1}, path)
-    return path
-
-
-def save_official_vae(ckpt_dir: str | Path, state_dict: dict[str, torch.Tensor], config: dict) -> Path:
-    """Write a VAE state dict and its ``config.json`` (AutoencoderKLCausal3D keys) in the official layout."""
-    import json
-
-    path = Path(ckpt_dir) / VAE_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(state_dict, path)
-    (Path(ckpt_dir) / VAE_CONFIG_FILE).write_text(json.dumps(config, indent=2))
-    return path

@@ -1,12 +1,17 @@
-"""Text conditioning of the Voyager model: LLaVA-LLaMA-3 (with the reference image) + CLIP-L pooled.
+"""Text conditioning of the Voyager model: LLaVA-LLaMA-3 (with an image) + CLIP-L pooled.
 
 The encoders are the HunyuanVideo-I2V ones, run through ``transformers`` exactly as diffusers'
 :class:`~diffusers.HunyuanVideoImageToVideoPipeline` does (its ``encode_prompt``: I2V prompt template,
 the image's 576 LLaVA tokens interleaved by 2, the hidden state two layers before the last; CLIP-L
-``pooler_output``). Loading the 8B encoder is the slowest part of a run, so the embeddings are:
+``pooler_output``). As in the released Voyager inference, the LLaVA encoder of the conditional
+pass sees the reference COMPOSITE (RGB, band, depth picture) and the negative prompt is encoded
+with a BLACK image of the same size. The LLaMA-3 tokenizer is byte-level BPE: it is loaded with
+``AutoTokenizer`` from its ``tokenizer.json`` as released (``LlamaTokenizerFast`` would rebuild a
+SentencePiece-style tokenizer that drops the byte-level spaces). Loading the 8B encoder is the
+slowest part of a run, so the embeddings are:
 
-* cached on disk under ``prompt_cache_dir`` keyed by a hash of (prompt, negative prompt, reference
-  image, encoder identity), so a second run with the same inputs never loads the encoders;
+* cached on disk under ``prompt_cache_dir`` keyed by a hash of (prompt, negative prompt, image,
+  encoder identity, conditioning scheme), so a second run with the same inputs never loads the encoders;
 * or given directly with ``--prompt-embeds FILE`` (a file written by :func:`save_prompt_embeddings`).
 
 Expected folder layout (that of ``hunyuanvideo-community/HunyuanVideo-I2V``)::
@@ -19,8 +24,8 @@ Nothing is downloaded: everything loads with ``local_files_only=True``.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
@@ -28,11 +33,15 @@ from typing import Callable, Optional
 import torch
 
 from voyager_pipe.errors import InputError, MissingDependencyError
+from voyager_pipe.io.atomic import atomic_write_bytes
 
 #: The reference's default negative prompt in I2V mode.
 DEFAULT_NEGATIVE_PROMPT = "deformation, a poor composition and deformed video, bad teeth, bad eyes, bad limbs"
 ENCODER_FOLDERS = ("text_encoder", "tokenizer", "text_encoder_2", "tokenizer_2", "image_processor")
 _FORMAT = "voyager_pipe.prompt_embeds"
+#: Part of every cache key: what the encoder sees. Bumped when that changes so old entries are never reused
+#: (v1: RGB image for both prompts; v2: reference composite for the prompt, black image for the negative).
+CONDITIONING_SCHEME = "composite+black-negative"
 
 
 @dataclass
@@ -63,11 +72,9 @@ def save_prompt_embeddings(path: str | Path, cond: TextConditioning, meta: dict 
             data[f"{name}.embeds"] = emb.embeds.detach().cpu()
             data[f"{name}.mask"] = emb.mask.detach().cpu()
             data[f"{name}.pooled"] = emb.pooled.detach().cpu()
-    path = Path(path).expanduser()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(data, tmp)
-    os.replace(tmp, path)
+    buffer = io.BytesIO()
+    torch.save(data, buffer)
+    atomic_write_bytes(Path(path).expanduser(), buffer.getvalue())
 
 
 def load_prompt_embeddings(path: str | Path) -> TextConditioning:
@@ -106,14 +113,31 @@ def encoder_identity(encoder_dir: str | Path) -> str:
     return digest.hexdigest()[:16]
 
 
+def image_pixels(image: torch.Tensor) -> torch.Tensor:
+    """``image [3, H, W]`` in [0, 1] -> uint8 ``[3, H, W]`` as the released inference makes its PIL image (truncation)."""
+    return (image.detach().cpu().float().clamp(0, 1) * 255).to(torch.uint8)  # [3, H, W]
+
+
 def cache_key(prompt: str, negative_prompt: Optional[str], image: Optional[torch.Tensor], encoder_id: str) -> str:
     """Hash of everything the embeddings depend on (the I2V LLaVA encoder also sees the image)."""
     digest = hashlib.sha256()
-    digest.update(json.dumps({"prompt": prompt, "negative": negative_prompt, "encoder": encoder_id}).encode())
+    digest.update(json.dumps({"prompt": prompt, "negative": negative_prompt, "encoder": encoder_id,
+                              "scheme": CONDITIONING_SCHEME}).encode())
     if image is not None:
-        quantized = (image.detach().cpu().float().clamp(0, 1) * 255).round().to(torch.uint8)  # [3, H, W]
-        digest.update(str(tuple(quantized.shape)).encode() + quantized.numpy().tobytes())
+        pixels = image_pixels(image)  # [3, H, W]
+        digest.update(str(tuple(pixels.shape)).encode() + pixels.numpy().tobytes())
     return digest.hexdigest()[:32]
+
+
+def load_llava_tokenizer(folder: str | Path):
+    """The LLaVA-LLaMA-3 tokenizer as the released inference loads it (``AutoTokenizer``, right padding).
+
+    ``AutoTokenizer`` honours the folder's ``tokenizer.json`` (byte-level BPE); ``LlamaTokenizerFast``
+    would rebuild a SentencePiece-style pipeline and tokenize differently.
+    """
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(folder, padding_side="right", local_files_only=True)
 
 
 class HunyuanI2VTextEncoder:
@@ -129,8 +153,7 @@ class HunyuanI2VTextEncoder:
                 "text_encoder/ tokenizer/ text_encoder_2/ tokenizer_2/ image_processor/; or pass voyager.prompt_embeds)")
         try:
             from diffusers import HunyuanVideoImageToVideoPipeline
-            from transformers import (CLIPImageProcessor, CLIPTextModel, CLIPTokenizer, LlamaTokenizerFast,
-                                      LlavaForConditionalGeneration)
+            from transformers import CLIPImageProcessor, CLIPTextModel, CLIPTokenizer, LlavaForConditionalGeneration
         except ImportError as exc:
             raise MissingDependencyError(f"text encoders need diffusers + transformers ({exc})") from None
         local = {"local_files_only": True}
@@ -138,7 +161,7 @@ class HunyuanI2VTextEncoder:
         self.device = torch.device(device)
         self.pipe = HunyuanVideoImageToVideoPipeline(
             text_encoder=LlavaForConditionalGeneration.from_pretrained(encoder_dir / "text_encoder", torch_dtype=dtype, **local),
-            tokenizer=LlamaTokenizerFast.from_pretrained(encoder_dir / "tokenizer", **local),
+            tokenizer=load_llava_tokenizer(encoder_dir / "tokenizer"),
             transformer=None, vae=None, scheduler=None,
             text_encoder_2=CLIPTextModel.from_pretrained(encoder_dir / "text_encoder_2", torch_dtype=dtype, **local),
             tokenizer_2=CLIPTokenizer.from_pretrained(encoder_dir / "tokenizer_2", **local),
@@ -149,8 +172,7 @@ class HunyuanI2VTextEncoder:
     def __call__(self, prompt: str, image: torch.Tensor) -> PromptEmbeddings:
         from PIL import Image
 
-        pixels = (image.detach().cpu().float().clamp(0, 1) * 255).round().to(torch.uint8)  # [3, H, W]
-        pil = Image.fromarray(pixels.permute(1, 2, 0).numpy())
+        pil = Image.fromarray(image_pixels(image).permute(1, 2, 0).numpy())
         embeds, pooled, mask = self.pipe.encode_prompt(
             image=pil, prompt=[prompt], device=self.device, max_sequence_length=self.max_sequence_length,
             image_embed_interleave=2)
@@ -173,8 +195,10 @@ def get_text_conditioning(
 ) -> TextConditioning:
     """Prompt (+ negative) embeddings: from ``prompt_embeds_path``, else the cache, else the encoders.
 
-    ``image [3, H, W]`` in [0, 1] is the reference image the I2V encoder sees. ``encoder_factory()``
-    builds the encoder (called only on a cache miss; the encoder is dropped right after use).
+    ``image [3, H, W]`` in [0, 1] is the picture the I2V encoder sees with the prompt (Voyager: the
+    reference composite); the negative prompt is encoded with a black image of the same size, as
+    released. ``encoder_factory()`` builds the encoder (called only on a cache miss; the encoder is
+    dropped right after use).
     """
     if prompt_embeds_path:
         cond = load_prompt_embeddings(prompt_embeds_path)
@@ -190,7 +214,8 @@ def get_text_conditioning(
         raise MissingDependencyError("no text encoder available: set voyager.text_encoder_dir / model_dir or voyager.prompt_embeds")
     encoder = encoder_factory()
     positive = encoder(prompt, image)
-    negative = encoder(negative_prompt, image) if use_negative else None
+    black = None if image is None else torch.zeros_like(image)  # the released negative pass sees a black image
+    negative = encoder(negative_prompt, black) if use_negative else None
     del encoder
     cond = TextConditioning(positive=positive, negative=negative)
     if cache_file is not None:

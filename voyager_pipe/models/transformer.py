@@ -18,12 +18,20 @@ and, in its ``_context`` checkpoint, a small control branch:
   the single-stream residual also touches the text tokens.
 
 Everything else is exactly :class:`diffusers.HunyuanVideoTransformer3DModel` (same forward signature,
-same attention processors, same ``save_pretrained`` / ``from_pretrained``).
+same attention processors, same ``save_pretrained`` / ``from_pretrained``), except the precision of
+:data:`FP32_MODULES`: the released model builds its final linear and the context branch's zero
+linears without the model dtype, so they stay float32 in a bf16 model. Here too: ``convert`` stores
+them in fp32, ``from_pretrained`` with a bf16/fp16 ``torch_dtype`` reloads them from the files in
+fp32, and hooks cast their input to fp32 and their output back to the activations' dtype (under the
+released autocast, which the Voyager backend uses, the matmul itself then runs in bf16 as released).
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+import json
+from pathlib import Path
 
 import torch
 import torch.nn as nn
@@ -39,10 +47,29 @@ from diffusers.models.transformers.transformer_hunyuan_video import (
 
 from voyager_pipe.models.parallel import align_to_last_tokens
 
-__all__ = ["VoyagerTransformer3DModel", "condition_rows", "text_attention_mask"]
+__all__ = ["FP32_MODULES", "VoyagerTransformer3DModel", "condition_rows", "is_fp32_parameter", "text_attention_mask"]
+
+#: Module paths kept in float32 in a bf16/fp16 model, as in the released model (its ``final_layer.linear``,
+#: ``zero_linear1/2``). Exact top-level paths: the single blocks' ``proj_out`` is NOT one, and the final
+#: layer's modulation (``norm_out``) stays in the model dtype, as released.
+FP32_MODULES = ("proj_out", "context_proj_double", "context_proj_single")
 
 #: Latent rows of the separator band between the RGB and the depth half (16 pixels / 8).
 SEPARATOR_LATENT_ROWS = 2
+
+
+def is_fp32_parameter(name: str) -> bool:
+    """True for a parameter name (e.g. ``proj_out.weight``) of one of :data:`FP32_MODULES`."""
+    return name.rsplit(".", 1)[0] in FP32_MODULES
+
+
+def _input_to_weight_dtype(module: nn.Module, args: tuple) -> tuple:
+    module._activation_dtype = args[0].dtype
+    return (args[0].to(module.weight.dtype),) + tuple(args[1:])
+
+
+def _output_to_activation_dtype(module: nn.Module, args: tuple, output: torch.Tensor) -> torch.Tensor:
+    return output.to(module._activation_dtype)
 
 
 def condition_rows(latent_height: int) -> int:
@@ -132,6 +159,7 @@ class VoyagerTransformer3DModel(HunyuanVideoTransformer3DModel):
             for layer in (self.context_proj_double, self.context_proj_single):
                 nn.init.zeros_(layer.weight)
                 nn.init.zeros_(layer.bias)
+        self._register_fp32_hooks()
 
     # ------------------------------------------------------------------ forward helpers
     def _run_block(self, block: nn.Module, *args) -> tuple[torch.Tensor, torch.Tensor]:
@@ -243,3 +271,43 @@ class VoyagerTransformer3DModel(HunyuanVideoTransformer3DModel):
         if not return_dict:
             return (output,)
         return Transformer2DModelOutput(sample=output)
+
+    # ------------------------------------------------------------------ fp32 modules
+    def _register_fp32_hooks(self) -> None:
+        """Cast the input of each fp32 module to its weight dtype and its output back to the input's dtype."""
+        for name in FP32_MODULES:
+            module = getattr(self, name, None)
+            if module is not None:
+                module.register_forward_pre_hook(_input_to_weight_dtype)
+                module.register_forward_hook(_output_to_activation_dtype)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        """diffusers' ``from_pretrained``; with a bf16/fp16 ``torch_dtype`` the fp32 modules are then reloaded
+        from the files in float32 (diffusers casts every tensor to ``torch_dtype`` on load)."""
+        model = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        if kwargs.get("torch_dtype") not in (None, torch.float32):
+            model._reload_fp32_modules(Path(pretrained_model_name_or_path) / (kwargs.get("subfolder") or ""))
+        return model
+
+    def _reload_fp32_modules(self, folder: Path) -> None:
+        from safetensors import safe_open
+
+        index = folder / "diffusion_pytorch_model.safetensors.index.json"
+        if index.is_file():
+            weight_map = json.loads(index.read_text())["weight_map"]
+        else:
+            weight_map = {}
+            single = folder / "diffusion_pytorch_model.safetensors"
+            if single.is_file():
+                with safe_open(single, "pt") as f:
+                    weight_map = {k: single.name for k in f.keys()}
+        for name, param in self.named_parameters():
+            if not is_fp32_parameter(name):
+                continue
+            if name in weight_map:
+                with safe_open(folder / weight_map[name], "pt") as f:
+                    value = f.get_tensor(name)
+            else:  # not a local safetensors folder: the rounded value is all there is
+                value = param.data
+            param.data = value.to(device=param.device, dtype=torch.float32)

@@ -25,13 +25,15 @@ def write_scene_folder(out_dir: str | Path, scene: Scene, cameras: Cameras, supe
                        progress: bool = False, extra: dict | None = None) -> Path:
     """Ray-cast ``scene`` along ``cameras`` and write the folder (built atomically). Returns its path."""
     from voyager_pipe.io.atomic import atomic_write_bytes, atomic_write_text, output_dir
-    from voyager_pipe.io.frames import _npy_bytes, write_frames
+    from voyager_pipe.camera.trajectory_io import write_trajectory
+    from voyager_pipe.io.frames import CAMERAS_FILE, _npy_bytes, write_frames
     from voyager_pipe.io.images import write_image
 
     rgb, depth = render_ground_truth(scene, cameras, supersample=supersample, progress=progress)  # [T,3,H,W], [T,1,H,W]
     out_dir = Path(out_dir)
     with output_dir(out_dir) as tmp:
-        write_frames(tmp, rgb, depth, mask=depth > 0, cameras=cameras)
+        write_frames(tmp, rgb, depth, mask=depth > 0)
+        write_trajectory(tmp / CAMERAS_FILE, cameras)
         write_image(tmp / "image.png", rgb[0])
         atomic_write_bytes(tmp / "depth.npy", _npy_bytes(depth[0, 0].numpy().astype(np.float32)))
         info = {"kind": scene.kind, "seed": scene.seed, "frames": len(cameras), "width": cameras.width,

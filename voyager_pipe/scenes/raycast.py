@@ -14,7 +14,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from voyager_pipe.camera.cameras import Cameras, pixel_centers
+from voyager_pipe.camera.cameras import Cameras
 from voyager_pipe.scenes.layouts import Scene
 
 
@@ -109,18 +109,16 @@ def camera_rays(cameras: Cameras, index: int, offsets: np.ndarray | None = None)
         unit direction in camera coordinates: z-depth = ray length * cos_z). ``R = k * H * W`` with
         the offsets as the leading axis.
     """
-    H, W = cameras.height, cameras.width
-    uv = pixel_centers(H, W, dtype=torch.float64).numpy().reshape(1, H * W, 2)  # [1, HW, 2]
-    if offsets is not None:
-        uv = uv + np.asarray(offsets, dtype=np.float64)[:, None, :]  # [k, HW, 2]
-    uv1 = np.concatenate([uv, np.ones_like(uv[..., :1])], -1).reshape(-1, 3)  # [R, 3]
-    K = cameras.K[index].double().numpy()  # [3, 3]
-    c2w = cameras.c2w[index].double().numpy()  # [4, 4]
-    cam_dirs = uv1 @ np.linalg.inv(K).T  # [R, 3], z = 1
-    cam_dirs = cam_dirs / np.linalg.norm(cam_dirs, axis=-1, keepdims=True)  # [R, 3] unit
-    directions = cam_dirs @ c2w[:3, :3].T  # [R, 3] world
-    origins = np.broadcast_to(c2w[:3, 3], directions.shape)  # [R, 3]
-    return origins, directions, cam_dirs[:, 2]
+    from voyager_pipe.geometry import pixel_rays
+
+    K = cameras.K[index].double()  # [3, 3]
+    w2c = cameras.w2c[index].double()  # [4, 4]
+    offsets_t = None if offsets is None else torch.as_tensor(np.asarray(offsets, dtype=np.float64))  # [k, 2]
+    origin, directions = pixel_rays(K, w2c, cameras.height, cameras.width, offsets_t)  # [1, 3], [1, (k,) H, W, 3]
+    directions = directions.reshape(-1, 3).numpy()  # [R, 3], z_cam = 1
+    length = np.linalg.norm(directions, axis=-1, keepdims=True)  # [R, 1]
+    origins = np.broadcast_to(origin[0].numpy(), directions.shape)  # [R, 3]
+    return origins, directions / length, 1.0 / length[:, 0]
 
 
 def render_ground_truth(scene: Scene, cameras: Cameras, supersample: int = 1,

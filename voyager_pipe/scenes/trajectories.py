@@ -12,7 +12,7 @@ import torch
 from voyager_pipe.camera.cameras import Cameras, intrinsics_from_fov
 from voyager_pipe.scenes.layouts import Scene
 
-SCENE_TRAJECTORIES = ("forward", "orbit", "loop", "long", "pan")
+SCENE_TRAJECTORIES = ("forward", "orbit", "loop", "long", "pan", "outback")
 
 
 def _yaw_pitch_c2w(positions: np.ndarray, yaw: np.ndarray, pitch: np.ndarray | None = None) -> np.ndarray:
@@ -39,6 +39,9 @@ def scene_trajectory(scene: Scene, name: str, frames: int, width: int, height: i
     * ``loop``: out and back on a closed curve; the last pose equals the first (return-to-start).
     * ``long``: a slow closed tour (meant for 200+ frames), panning left and right; ends at the start.
     * ``pan``: stand still and turn 30 degrees to the right and back.
+    * ``outback``: out along a curve (forward, turning left), then back to the start along the
+      same curve shifted up to 10 cm up and sideways, facing the same way: the way back sees
+      only surfaces the way out saw (an out-and-back walk, not a replay of the same poses).
     """
     if frames < 2:
         raise ValueError("a scene trajectory needs at least 2 frames")
@@ -64,6 +67,12 @@ def scene_trajectory(scene: Scene, name: str, frames: int, width: int, height: i
         positions = np.stack([reach_x * np.sin(2 * phase) * 0.8, -0.15 * np.sin(phase) ** 2,
                               0.45 * reach_z * (1 - np.cos(phase))], -1)
         c2w = _yaw_pitch_c2w(positions, np.radians(35.0) * np.sin(2 * phase), np.radians(5.0) * np.sin(phase))
+    elif name == "outback":
+        u = 1.0 - np.abs(1.0 - 2.0 * s)  # [T] 0 -> 1 -> 0
+        back = (s > 0.5)[:, None]  # [T, 1]
+        bump = np.sin(np.pi * u)[:, None] * np.array([0.1, -0.1, 0.0]) * back  # [T, 3] 0 at both ends
+        positions = np.stack([-0.5 * reach_x * u ** 2, np.zeros_like(u), 0.8 * reach_z * u], -1) + bump
+        c2w = _yaw_pitch_c2w(positions, -np.radians(30.0) * u)
     elif name == "pan":
         c2w = _yaw_pitch_c2w(np.zeros((frames, 3)), np.radians(30.0) * np.sin(np.pi * s))
     else:

@@ -1,7 +1,11 @@
-"""The world cache: an incremental coloured point cloud with visibility and normal pruning.
+"""The world cache: the generated world as points, with the paper's update policy.
 
-Algorithm (Voyager paper, Algorithm 1), for each frame ``i`` with RGB ``I_i``, z-depth ``D_i``
-and camera ``c_i``:
+Point storage is :class:`~voyager_pipe.world.points.PointStore` (two of them: the geometry,
+and a far *background* layer for depthless pixels such as sky). This module is the policy:
+which pixels of a new frame enter (Algorithm 1 of the Voyager paper) and how the layers are
+rendered together.
+
+Algorithm 1, for each frame ``i`` with RGB ``I_i``, z-depth ``D_i`` and camera ``c_i``:
 
 1. Unproject ``D_i`` into a point map ``[H, W, 3]`` coloured by ``I_i``; estimate its normals
    (image-space neighbours, oriented towards the camera).
@@ -13,13 +17,21 @@ and camera ``c_i``:
        the direction from the pixel's surface to the camera exceeds ``normal_angle_deg`` (90).
    Nothing else is added.
 
-Pixels with zero, NaN, inf or beyond ``max_depth`` depth, or outside ``valid_mask``, never enter
-the cache. Rendered visibility masks get a morphological closing of radius ``fill_holes`` so
-that the pinholes a one-pixel splat leaves when a surface is seen slightly closer than before
-do not count as "nothing visible". Optional bounds for long runs: ``voxel_size`` (a new point
-whose voxel already holds a point is dropped) and ``max_points`` (uniform random thinning that
-keeps the first frame's points). The defaults (no voxel merge, no bound) keep every added
-pixel exactly as it was unprojected.
+Sampling-aware gaps (``gap_tolerance`` > 0): a surface seen slightly closer than before shows
+one- or two-pixel gaps between its points. An empty pixel between two rendered pixels of
+agreeing depth (:func:`voyager_pipe.render.gaps.close_gaps`) counts as covered in step 3 only
+when the new pixel's own depth agrees with that interpolated depth too; renders fill the same
+gaps, so a frame rendered back from its own camera still shows every valid pixel.
+
+Background layer (``background``): pixels without a usable depth (zero, NaN, inf, beyond
+``max_depth``) inside ``valid_mask`` are placed at z-depth ``far_depth`` = the first frame's
+largest finite depth + ``far_margin`` (the released data engine's rule for sky) in a separate
+store, added where nothing is rendered yet, rendered behind all geometry, and never part of
+:attr:`WorldCache.points` / ``world.ply``. Later frames whose depth reaches half of
+``far_depth`` (a render of that layer coming back from a generator) feed the layer too.
+
+Optional bounds for long runs: ``voxel_size`` (a new point whose voxel already holds a point
+is dropped) and ``max_points`` (uniform random thinning that keeps the first frame's points).
 """
 
 from __future__ import annotations
@@ -30,11 +42,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from voyager_pipe.camera.cameras import Cameras, pixel_centers
+from voyager_pipe.camera.cameras import Cameras
 from voyager_pipe.errors import InputError
+from voyager_pipe.render.base import RenderOutput
+from voyager_pipe.render.condition import ConditionRender, upsample_render
+from voyager_pipe.render.gaps import close_gaps
 from voyager_pipe.world.config import CacheConfig
+from voyager_pipe.world.points import PointStore
 
 _KEY_BITS = 21  # voxel keys pack three signed 21-bit integers into one int64
 _KEY_OFFSET = 1 << (_KEY_BITS - 1)
@@ -46,13 +61,14 @@ class FrameStats:
 
     frame_id: int
     pixels: int  # H * W
-    invalid: int  # sky / far / zero / non-finite / masked out: never candidates
+    invalid: int  # sky / far / zero / non-finite / masked out: never geometry candidates
     candidates: int  # valid pixels, tested against the cache
     covered: int  # candidates with a cached point visible (rule a does not add them)
     back_facing: int  # covered candidates added anyway because the cached point faces away (rule b)
     rejected: int  # covered candidates whose cached point faces the camera: not added
     merged: int  # accepted by the rules but dropped by the voxel merge
-    added: int  # points appended to the cache
+    added: int  # geometry points appended to the cache
+    background_added: int = 0  # far-layer (sky) points appended
 
 
 @dataclass
@@ -68,26 +84,22 @@ class UpdateStats:
         return sum(f.added for f in self.frames)
 
 
-def _frame_output(rgb, depth, mask, index, normals):
-    """A RenderOutput of the render package (imported lazily: the renderer is a sibling module)."""
-    from voyager_pipe.render import RenderOutput
-
-    return RenderOutput(rgb=rgb, depth=depth, mask=mask, index=index, normals=normals)
-
-
-def _as_tensor(value, name: str) -> torch.Tensor:
-    if isinstance(value, np.ndarray):
-        value = torch.from_numpy(value)
-    if not isinstance(value, torch.Tensor):
-        raise InputError(f"{name}: expected a torch tensor or numpy array, got {type(value).__name__}")
-    return value
+def _empty_render(n: int, height: int, width: int, device: torch.device) -> RenderOutput:
+    return RenderOutput(
+        rgb=torch.zeros(n, 3, height, width, device=device),  # [N, 3, H, W]
+        depth=torch.zeros(n, 1, height, width, device=device),  # [N, 1, H, W]
+        mask=torch.zeros(n, 1, height, width, dtype=torch.bool, device=device),  # [N, 1, H, W]
+        index=torch.full((n, height, width), -1, dtype=torch.long, device=device),  # [N, H, W]
+        normals=torch.zeros(n, 3, height, width, device=device),  # [N, 3, H, W]
+    )
 
 
 class WorldCache:
-    """Incremental point cloud of the generated world (xyz, rgb, normal and source frame per point).
+    """Incremental point cloud of the generated world, with the paper's pruning and a far layer.
 
-    Two verbs: :meth:`update` adds RGB-D frames with the paper's pruning, :meth:`render` draws the
-    cache from any cameras. Points live on ``device`` in float32.
+    Two verbs: :meth:`update` adds RGB-D frames, :meth:`render` draws the cache from any
+    cameras. :attr:`points` (and ``colors``, ``normals``, ``frame_ids``) are the geometry only;
+    the far layer is :attr:`background`.
 
     Args:
         cfg: :class:`~voyager_pipe.world.config.CacheConfig` (defaults when ``None``).
@@ -99,57 +111,112 @@ class WorldCache:
         self.cfg = cfg or CacheConfig()
         if self.cfg.normal_angle_deg <= 0 or self.cfg.normal_angle_deg > 180:
             raise InputError(f"cache.normal_angle_deg: must be in (0, 180], got {self.cfg.normal_angle_deg}")
-        if self.cfg.max_depth < 0 or self.cfg.voxel_size < 0 or self.cfg.max_points < 0 or self.cfg.fill_holes < 0:
-            raise InputError("cache: max_depth, voxel_size, max_points and fill_holes must be >= 0")
+        for name in ("max_depth", "voxel_size", "max_points", "gap_tolerance", "far_margin"):
+            if not getattr(self.cfg, name) >= 0:
+                raise InputError(f"cache.{name}: must be >= 0, got {getattr(self.cfg, name)}")
         self.device = torch.device(device) if device is not None else torch.device("cpu")
         if renderer is None:
             from voyager_pipe.render import get_renderer
 
             renderer = get_renderer(None, device=self.device)
         self.renderer = renderer
-        self.points = torch.zeros(0, 3, device=self.device)  # [P, 3]
-        self.colors = torch.zeros(0, 3, device=self.device)  # [P, 3] in [0, 1]
-        self.normals = torch.zeros(0, 3, device=self.device)  # [P, 3] unit or zero
-        self.frame_ids = torch.zeros(0, dtype=torch.long, device=self.device)  # [P]
+        self.geometry = PointStore(self.device)
+        self.background = PointStore(self.device)
+        self.far_depth: float | None = None  # z-depth of the far layer, fixed by the first frame
         self.history: list[FrameStats] = []
         self._next_frame_id = 0
         self._voxel_keys_sorted: torch.Tensor | None = None  # [P] int64, only with voxel_size > 0
         self._thinned = 0
 
-    _STATE_KEYS = ("points", "colors", "normals", "frame_ids", "history", "_next_frame_id", "_voxel_keys_sorted",
-                   "_thinned")
-
-    def state_dict(self) -> dict:
-        """Exact in-memory state (the PLY quantises colours to 8 bits, so it cannot resume a run exactly)."""
-        return {key: getattr(self, key) for key in self._STATE_KEYS}
-
-    def load_state_dict(self, state: dict) -> None:
-        """Restore :meth:`state_dict` (tensors move to this cache's device)."""
-        for key in self._STATE_KEYS:
-            value = state[key]
-            setattr(self, key, value.to(self.device) if isinstance(value, torch.Tensor) else value)
-
     # ------------------------------------------------------------------ basics
     def __len__(self) -> int:
-        return int(self.points.shape[0])
+        return len(self.geometry)
 
     @property
     def num_points(self) -> int:
         return len(self)
 
-    def render(self, cameras: Cameras):
-        """Render the cache from ``cameras`` -> ``RenderOutput`` (rgb, depth, mask, index, normals)."""
+    @property
+    def points(self) -> torch.Tensor:
+        return self.geometry.xyz  # [P, 3]
+
+    @property
+    def colors(self) -> torch.Tensor:
+        return self.geometry.rgb  # [P, 3]
+
+    @property
+    def normals(self) -> torch.Tensor:
+        return self.geometry.normals  # [P, 3]
+
+    @property
+    def frame_ids(self) -> torch.Tensor:
+        return self.geometry.frame_ids  # [P]
+
+    @property
+    def far_threshold(self) -> float:
+        """Depth from which a value belongs to the far layer (inf before the first frame)."""
+        return 0.5 * self.far_depth if self.far_depth is not None else float("inf")
+
+    def meta(self) -> dict:
+        """Everything but the points, as plain JSON-able values (for resume states)."""
+        return {"history": [vars(f).copy() for f in self.history], "next_frame_id": self._next_frame_id,
+                "thinned": self._thinned, "far_depth": self.far_depth}
+
+    def load_meta(self, meta: dict) -> None:
+        """Restore :meth:`meta` (validated by the caller)."""
+        self.history = [FrameStats(**f) for f in meta["history"]]
+        self._next_frame_id = int(meta["next_frame_id"])
+        self._thinned = int(meta["thinned"])
+        self.far_depth = None if meta["far_depth"] is None else float(meta["far_depth"])
+        self._voxel_keys_sorted = None
+
+    # ------------------------------------------------------------------ render
+    def render(self, cameras: Cameras, recipe: ConditionRender | None = None) -> RenderOutput:
+        """Render the cache from ``cameras`` -> ``RenderOutput`` (rgb, depth, mask, index, normals).
+
+        Args:
+            recipe: how to render (:class:`~voyager_pipe.render.condition.ConditionRender`);
+                default: full resolution, nearest z-buffer, gaps closed when
+                ``gap_tolerance > 0``, far layer included.
+        """
+        recipe = recipe or ConditionRender(close_gaps=self.cfg.gap_tolerance > 0)
         cameras = cameras.to(self.device, torch.float32)
-        if len(self) == 0:
-            n, h, w = len(cameras), cameras.height, cameras.width
-            return _frame_output(
-                torch.zeros(n, 3, h, w, device=self.device),  # [N, 3, H, W]
-                torch.zeros(n, 1, h, w, device=self.device),  # [N, 1, H, W]
-                torch.zeros(n, 1, h, w, dtype=torch.bool, device=self.device),  # [N, 1, H, W]
-                torch.full((n, h, w), -1, dtype=torch.long, device=self.device),  # [N, H, W]
-                torch.zeros(n, 3, h, w, device=self.device),  # [N, 3, H, W]
-            )
-        return self.renderer.render(self.points, self.colors, cameras, normals=self.normals)
+        H, W = cameras.height, cameras.width
+        w, h = (W, H) if recipe.scale == 1.0 else (max(1, round(W * recipe.scale)), max(1, round(H * recipe.scale)))
+        raster = cameras if (w, h) == (W, H) else cameras.resize(w, h)
+        out = self._render_layers(raster, recipe.background)
+        if recipe.close_gaps and self.cfg.gap_tolerance > 0:
+            out, _ = close_gaps(out, self.cfg.gap_tolerance)
+        if recipe.resample == "splat":
+            from voyager_pipe.render.splat import splat_resample
+
+            tol = self.cfg.gap_tolerance if self.cfg.gap_tolerance > 0 else 0.03
+            out = splat_resample(self.geometry.xyz, self.geometry.rgb, raster, out, tol)
+            if recipe.background and len(self.background):
+                out = splat_resample(self.background.xyz, self.background.rgb, raster, out, tol)
+        if (w, h) != (W, H):
+            out = upsample_render(out, H, W, recipe)
+        return out
+
+    def _render_layers(self, cameras: Cameras, background: bool = True) -> RenderOutput:
+        """Nearest z-buffer of the geometry, with the far layer behind it where nothing else is hit."""
+        n, H, W = len(cameras), cameras.height, cameras.width
+        if len(self.geometry):
+            out = self.renderer.render(self.geometry.xyz, self.geometry.rgb, cameras, normals=self.geometry.normals)
+        else:
+            out = _empty_render(n, H, W, self.device)
+        if not background or not len(self.background):
+            return out
+        far = self.renderer.render(self.background.xyz, self.background.rgb, cameras)
+        sky = far.mask & ~out.mask  # [N, 1, H, W]
+        normals = out.normals if out.normals is not None else torch.zeros_like(out.rgb)  # [N, 3, H, W]
+        return RenderOutput(
+            rgb=torch.where(sky, far.rgb, out.rgb),  # [N, 3, H, W]
+            depth=torch.where(sky, far.depth, out.depth),  # [N, 1, H, W]
+            mask=out.mask | sky,  # [N, 1, H, W]
+            index=torch.where(sky[:, 0], far.index + len(self.geometry), out.index),  # [N, H, W] into [geometry; background]
+            normals=torch.where(sky, torch.zeros_like(normals), normals),  # [N, 3, H, W]
+        )
 
     # ------------------------------------------------------------------ update
     def update(self, rgb, depth, cameras: Cameras, valid_mask=None, frame_ids=None) -> UpdateStats:
@@ -157,7 +224,8 @@ class WorldCache:
 
         Args:
             rgb: ``[T, 3, H, W]`` float in [0, 1].
-            depth: ``[T, 1, H, W]`` float z-depth; 0 / NaN / inf / beyond ``max_depth`` = no value.
+            depth: ``[T, 1, H, W]`` float z-depth; 0 / NaN / inf / beyond ``max_depth`` = no value
+                (such pixels feed the far background layer when ``background`` is on).
             cameras: ``T`` cameras of size ``W x H``.
             valid_mask: optional ``[T, 1, H, W]`` bool; False pixels never enter the cache.
             frame_ids: optional ``T`` ints stored per point (default: a running frame counter).
@@ -166,19 +234,22 @@ class WorldCache:
             :class:`UpdateStats`. On an empty cache the first frame adds all its valid pixels.
 
         Raises:
-            InputError: shapes / dtypes that do not match, or no valid depth pixel at all.
+            ValueError: shapes / dtypes that do not match, or (on an empty cache) no valid depth
+                pixel at all. These are programming errors: callers validate user files first.
         """
-        rgb, depth, valid = self._check_inputs(rgb, depth, cameras, valid_mask)  # [T,3,H,W], [T,1,H,W], [T,H,W]
+        rgb, depth, valid, sky = self._check_inputs(rgb, depth, cameras, valid_mask)  # [T,3,H,W], [T,1,H,W], [T,H,W] x2
         T = rgb.shape[0]
         if frame_ids is None:
             frame_ids = list(range(self._next_frame_id, self._next_frame_id + T))
         elif len(frame_ids) != T:
-            raise InputError(f"frame_ids: {len(frame_ids)} ids for {T} frames")
+            raise ValueError(f"frame_ids: {len(frame_ids)} ids for {T} frames")
         cameras = cameras.to(self.device, torch.float32)
+        if self.far_depth is None:
+            self.far_depth = float(depth[valid[:, None]].max()) + self.cfg.far_margin
         stats = UpdateStats()
         thinned_before = self._thinned
         for t in range(T):  # frames are sequential: each one is tested against the cache the previous ones built
-            stats.frames.append(self._integrate_frame(rgb[t], depth[t], valid[t], cameras[t], int(frame_ids[t])))
+            stats.frames.append(self._integrate_frame(rgb[t], depth[t], valid[t], sky[t], cameras[t], int(frame_ids[t])))
         self._next_frame_id = max(self._next_frame_id, max(int(f) for f in frame_ids) + 1)
         self.history.extend(stats.frames)
         stats.thinned = self._thinned - thinned_before
@@ -193,66 +264,73 @@ class WorldCache:
         if depth.ndim == 3:
             depth = depth.unsqueeze(0)  # [1, 1, H, W]
         if rgb.ndim != 4 or rgb.shape[1] != 3:
-            raise InputError(f"rgb: expected shape [T, 3, H, W], got {list(rgb.shape)}")
+            raise ValueError(f"rgb: expected shape [T, 3, H, W], got {list(rgb.shape)}")
         if depth.ndim != 4 or depth.shape[1] != 1:
-            raise InputError(f"depth: expected shape [T, 1, H, W], got {list(depth.shape)}")
+            raise ValueError(f"depth: expected shape [T, 1, H, W], got {list(depth.shape)}")
         if not rgb.is_floating_point():
-            raise InputError(f"rgb: expected float values in [0, 1], got dtype {rgb.dtype}")
+            raise ValueError(f"rgb: expected float values in [0, 1], got dtype {rgb.dtype}")
         if not depth.is_floating_point():
-            raise InputError(f"depth: expected float z-depth, got dtype {depth.dtype}")
+            raise ValueError(f"depth: expected float z-depth, got dtype {depth.dtype}")
         if rgb.shape[0] != depth.shape[0] or rgb.shape[-2:] != depth.shape[-2:]:
-            raise InputError(f"depth: shape {list(depth.shape)} does not match rgb {list(rgb.shape)}")
+            raise ValueError(f"depth: shape {list(depth.shape)} does not match rgb {list(rgb.shape)}")
         T, _, H, W = rgb.shape
         if not isinstance(cameras, Cameras):
-            raise InputError(f"cameras: expected a Cameras batch, got {type(cameras).__name__}")
+            raise TypeError(f"cameras: expected a Cameras batch, got {type(cameras).__name__}")
         if len(cameras) != T:
-            raise InputError(f"cameras: {len(cameras)} cameras for {T} frames")
+            raise ValueError(f"cameras: {len(cameras)} cameras for {T} frames")
         if (cameras.width, cameras.height) != (W, H):
-            raise InputError(f"cameras: size {cameras.width}x{cameras.height} does not match frames {W}x{H}")
+            raise ValueError(f"cameras: size {cameras.width}x{cameras.height} does not match frames {W}x{H}")
         rgb = rgb.to(self.device, torch.float32)  # [T, 3, H, W]
         depth = depth.to(self.device, torch.float32)  # [T, 1, H, W]
-        valid = depth.isfinite() & (depth > 0)  # [T, 1, H, W]
-        if self.cfg.max_depth > 0:
-            valid &= depth <= self.cfg.max_depth
+        inside = torch.ones_like(depth, dtype=torch.bool)  # [T, 1, H, W]
         if valid_mask is not None:
             valid_mask = _as_tensor(valid_mask, "valid_mask")
             if valid_mask.ndim == 3:
                 valid_mask = valid_mask.unsqueeze(0)  # [1, 1, H, W]
             if tuple(valid_mask.shape) != (T, 1, H, W):
-                raise InputError(f"valid_mask: expected shape [{T}, 1, {H}, {W}], got {list(valid_mask.shape)}")
+                raise ValueError(f"valid_mask: expected shape [{T}, 1, {H}, {W}], got {list(valid_mask.shape)}")
             if valid_mask.dtype != torch.bool:
-                raise InputError(f"valid_mask: expected dtype bool, got {valid_mask.dtype}")
-            valid &= valid_mask.to(self.device)
-        if not bool(valid.any()):
+                raise ValueError(f"valid_mask: expected dtype bool, got {valid_mask.dtype}")
+            inside = valid_mask.to(self.device)
+        finite = depth.isfinite() & (depth > 0)  # [T, 1, H, W]
+        valid = finite & inside & (depth < self.far_threshold)  # [T, 1, H, W]
+        if self.cfg.max_depth > 0:
+            valid &= depth <= self.cfg.max_depth
+        if self.far_depth is None and not bool(valid.any()):
             limit = f" and <= cache.max_depth={self.cfg.max_depth}" if self.cfg.max_depth > 0 else ""
-            raise InputError(f"depth: no valid pixel (need finite depth > 0{limit}"
+            raise ValueError(f"depth: no valid pixel (need finite depth > 0{limit}"
                              f"{' inside valid_mask' if valid_mask is not None else ''})")
+        sky = inside & ~valid if self.cfg.background else torch.zeros_like(valid)  # [T, 1, H, W]
         depth = torch.where(valid, depth, torch.zeros_like(depth))  # [T, 1, H, W]
-        return rgb, depth, valid[:, 0]
+        return rgb, depth, valid[:, 0], sky[:, 0]
 
-    def _integrate_frame(self, rgb: torch.Tensor, depth: torch.Tensor, valid: torch.Tensor,
+    def _integrate_frame(self, rgb: torch.Tensor, depth: torch.Tensor, valid: torch.Tensor, sky: torch.Tensor,
                          camera: Cameras, frame_id: int) -> FrameStats:
-        """Algorithm 1 for one frame: rgb [3,H,W], depth [1,H,W], valid [H,W], one camera."""
-        from voyager_pipe.geometry import point_map_normals, unproject
+        """Algorithm 1 for one frame: rgb [3,H,W], depth [1,H,W], valid [H,W], sky [H,W], one camera."""
+        from voyager_pipe.geometry import pixel_rays, point_map_normals, unproject
 
         H, W = valid.shape
         candidates = int(valid.sum())
-        if len(self) == 0:
-            covered = torch.zeros_like(valid)  # [H, W]
-            faces_away = torch.zeros_like(valid)  # [H, W]
-        else:
-            covered, faces_away = self._visibility(camera)  # [H, W], [H, W]
+        covered, faces_away, anything = self._visibility(camera, depth[0])  # [H, W] x3
         add = valid & (~covered | faces_away)  # [H, W]
         covered_valid = int((valid & covered).sum())
         back_facing = int((valid & covered & faces_away).sum())
+        counts = dict(frame_id=frame_id, pixels=H * W, invalid=H * W - candidates, candidates=candidates,
+                      covered=covered_valid, back_facing=back_facing, rejected=covered_valid - back_facing)
+
+        add_sky = sky & ~anything  # [H, W]
+        background_added = int(add_sky.sum())
+        if background_added:
+            origin, directions = pixel_rays(camera.K[0], camera.w2c[0], H, W)  # [1, 3], [1, H, W, 3]
+            far_points = origin[0] + self.far_depth * directions[0][add_sky]  # [B, 3]
+            self.background.append(far_points, rgb.permute(1, 2, 0)[add_sky].clamp(0, 1), torch.zeros_like(far_points),
+                                   torch.full((background_added,), frame_id, dtype=torch.long, device=self.device))
 
         # Normals only use the 1-pixel neighbourhood, so unprojecting and estimating them on the
         # bounding box of the added pixels plus a 1-pixel margin gives the whole frame's values.
         rows, cols = add.any(dim=1).nonzero()[:, 0], add.any(dim=0).nonzero()[:, 0]  # [r], [c]
         if rows.numel() == 0:
-            return FrameStats(frame_id=frame_id, pixels=H * W, invalid=H * W - candidates, candidates=candidates,
-                              covered=covered_valid, back_facing=back_facing, rejected=covered_valid - back_facing,
-                              merged=0, added=0)
+            return FrameStats(**counts, merged=0, added=0, background_added=background_added)
         r0, r1 = max(int(rows[0]) - 1, 0), min(int(rows[-1]) + 2, H)
         c0, c1 = max(int(cols[0]) - 1, 0), min(int(cols[-1]) + 2, W)
         K_crop = camera.K.clone()  # [1, 3, 3]
@@ -270,35 +348,40 @@ class WorldCache:
             keep = self._voxel_filter(new_points)  # [A]
             new_points, new_colors, new_normals = new_points[keep], new_colors[keep], new_normals[keep]
         added = int(new_points.shape[0])
-        self.points = torch.cat([self.points, new_points])  # [P + A, 3]
-        self.colors = torch.cat([self.colors, new_colors])  # [P + A, 3]
-        self.normals = torch.cat([self.normals, new_normals])  # [P + A, 3]
-        self.frame_ids = torch.cat([self.frame_ids, torch.full((added,), frame_id, dtype=torch.long, device=self.device)])
+        self.geometry.append(new_points, new_colors, new_normals,
+                             torch.full((added,), frame_id, dtype=torch.long, device=self.device))
         if self.cfg.max_points > 0 and len(self) > self.cfg.max_points:
             self._thin(self.cfg.max_points)
-        return FrameStats(frame_id=frame_id, pixels=H * W, invalid=H * W - candidates, candidates=candidates,
-                          covered=covered_valid, back_facing=back_facing, rejected=covered_valid - back_facing,
-                          merged=accepted - added, added=added)
+        return FrameStats(**counts, merged=accepted - added, added=added, background_added=background_added)
 
-    def _visibility(self, camera: Cameras) -> tuple[torch.Tensor, torch.Tensor]:
-        """Render the cache from ``camera``: (covered [H, W], faces_away [H, W]) bool."""
-        out = self.render(camera)
-        covered = out.mask[0, 0]  # [H, W]
-        if out.normals is not None:
-            cached_normals = out.normals[0]  # [3, H, W]
-        else:  # a backend that does not gather normals: gather them by the winning index
-            index = out.index[0]  # [H, W]
-            cached_normals = (self.normals[index.clamp_min(0)] * (index >= 0).unsqueeze(-1)).permute(2, 0, 1)  # [3, H, W]
-        cached_normals = cached_normals.to(torch.float32)
-        if self.cfg.fill_holes > 0:
-            covered, cached_normals = _close_holes(covered, cached_normals, self.cfg.fill_holes)
+    def _visibility(self, camera: Cameras, depth: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Render the cache from ``camera`` for the frame's z-depth ``depth [H, W]``.
+
+        Returns:
+            ``covered [H, W]`` (geometry visible, or a closed gap whose depth agrees with ``depth``),
+            ``faces_away [H, W]`` (covered and the visible point's normal faces away) and
+            ``anything [H, W]`` (any layer rendered there, gaps included).
+        """
+        H, W = depth.shape
+        if len(self) == 0 and len(self.background) == 0:
+            nothing = torch.zeros(H, W, dtype=torch.bool, device=self.device)
+            return nothing, nothing, nothing
+        out = self._render_layers(camera)
+        geometry = out.mask[0, 0] & (out.depth[0, 0] < self.far_threshold)  # [H, W]
+        covered = geometry
+        if self.cfg.gap_tolerance > 0:
+            out, filled = close_gaps(out, self.cfg.gap_tolerance)
+            closed_depth = out.depth[0, 0]  # [H, W]
+            agrees = (depth - closed_depth).abs() <= self.cfg.gap_tolerance * closed_depth  # [H, W]
+            covered = geometry | (filled[0, 0] & (closed_depth < self.far_threshold) & agrees)
+        cached_normals = out.normals[0].to(torch.float32)  # [3, H, W]
         # Direction from the surface seen at each pixel to the camera: minus the pixel's viewing ray.
-        rays = _world_rays(camera)  # [3, H, W] unit
+        rays = _unit_rays(camera)  # [3, H, W]
         cosine = -(cached_normals * rays).sum(dim=0)  # [H, W]
         has_normal = (cached_normals * cached_normals).sum(dim=0) > 0.25  # [H, W]; zero (undefined) normals never face away
         threshold = math.cos(math.radians(self.cfg.normal_angle_deg))
         faces_away = covered & has_normal & (cosine < threshold - 1e-6)  # [H, W]
-        return covered, faces_away
+        return covered, faces_away, out.mask[0, 0]
 
     def _voxel_filter(self, new_points: torch.Tensor) -> torch.Tensor:
         """Keep mask [A] of new points whose voxel holds no cached point and no earlier new point."""
@@ -329,8 +412,7 @@ class WorldCache:
         score = torch.where(self.frame_ids == first_frame, score - 1.0, score)  # [P] first frame preferred
         keep = torch.sort(torch.topk(score, max_points, largest=False).indices).values  # [max_points]
         self._thinned += len(self) - max_points
-        self.points, self.colors = self.points[keep], self.colors[keep]
-        self.normals, self.frame_ids = self.normals[keep], self.frame_ids[keep]
+        self.geometry.select(keep)
         self._voxel_keys_sorted = None
 
     # ------------------------------------------------------------------ stats
@@ -381,45 +463,35 @@ class WorldCache:
         data = read_ply(path)
         cache = cls(cfg, renderer=renderer, device=device)
         count = data["xyz"].shape[0]
-        cache.points = torch.from_numpy(data["xyz"]).to(cache.device)  # [P, 3]
         rgb = data["rgb"] if data["rgb"] is not None else np.full((count, 3), 255, np.uint8)
-        cache.colors = (torch.from_numpy(rgb).to(cache.device, torch.float32) / 255.0)  # [P, 3]
         normals = data["normals"] if data["normals"] is not None else np.zeros((count, 3), np.float32)
-        cache.normals = torch.from_numpy(normals).to(cache.device)  # [P, 3]
         ids = data["extra"].get("frame_id")
         ids = np.zeros(count, np.int64) if ids is None else ids.astype(np.int64)
-        cache.frame_ids = torch.from_numpy(ids).to(cache.device)  # [P]
+        cache.geometry.replace(torch.from_numpy(data["xyz"]),  # [P, 3]
+                               torch.from_numpy(rgb).to(torch.float32) / 255.0,  # [P, 3]
+                               torch.from_numpy(normals),  # [P, 3]
+                               torch.from_numpy(ids))  # [P]
         cache._next_frame_id = int(ids.max()) + 1 if count else 0
         return cache
 
 
 # ---------------------------------------------------------------------- helpers
-def _world_rays(camera: Cameras) -> torch.Tensor:
+def _unit_rays(camera: Cameras) -> torch.Tensor:
     """Unit viewing rays ``[3, H, W]`` in world coordinates through every pixel centre of one camera."""
-    uv = pixel_centers(camera.height, camera.width, device=camera.device, dtype=torch.float32)  # [H, W, 2]
-    K = camera.K[0].to(torch.float64)  # [3, 3]
-    R = camera.w2c[0, :3, :3].to(torch.float64)  # [3, 3]
-    K_inv = torch.linalg.inv(K)  # [3, 3]
-    to_world = (R.T @ K_inv).to(torch.float32)  # [3, 3]: pixel (u, v, 1) -> world ray
-    uv1 = torch.cat([uv.permute(2, 0, 1), torch.ones_like(uv[None, ..., 0])], dim=0)  # [3, H, W]
-    rays = (to_world @ uv1.reshape(3, -1)).reshape(uv1.shape)  # [3, H, W]
+    from voyager_pipe.geometry import pixel_rays
+
+    _, directions = pixel_rays(camera.K[0].double(), camera.w2c[0].double(), camera.height, camera.width)  # [1, H, W, 3]
+    rays = directions[0].permute(2, 0, 1).to(torch.float32)  # [3, H, W]
     # rsqrt of a plain sum: torch's vector_norm over the leading axis of [3, H, W] is ~50x slower on CPU
     return rays * rays.square().sum(dim=0, keepdim=True).rsqrt()  # [3, H, W]
 
 
-def _close_holes(covered: torch.Tensor, normals: torch.Tensor, radius: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Morphological closing of ``covered`` [H, W]; filled pixels get the mean normal [3, H, W] of their neighbours."""
-    size = 2 * radius + 1
-    mask = covered[None, None].float()  # [1, 1, H, W]
-    dilated = F.max_pool2d(mask, size, stride=1, padding=radius)  # [1, 1, H, W]
-    closed = -F.max_pool2d(-dilated, size, stride=1, padding=radius)  # [1, 1, H, W]
-    filled = (closed[0, 0] > 0.5) & ~covered  # [H, W]
-    if not bool(filled.any()):
-        return covered, normals
-    summed = F.avg_pool2d((normals * mask[0])[None], size, stride=1, padding=radius)[0]  # [3, H, W]
-    mean = F.normalize(summed, dim=0)  # [3, H, W]
-    normals = torch.where(filled[None], mean, normals)  # [3, H, W]
-    return covered | filled, normals
+def _as_tensor(value, name: str) -> torch.Tensor:
+    if isinstance(value, np.ndarray):
+        value = torch.from_numpy(value)
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"{name}: expected a torch tensor or numpy array, got {type(value).__name__}")
+    return value
 
 
 def _voxel_keys(points: torch.Tensor, voxel_size: float) -> torch.Tensor:

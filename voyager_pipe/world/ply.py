@@ -20,12 +20,15 @@ or only follows elements without list properties.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
 from voyager_pipe.errors import InputError
+from voyager_pipe.io.atomic import atomic_path
+from voyager_pipe.io.reading import MAX_POINTS, check_file, reading
+
+MAX_HEADER_LINES = 1000
 
 # PLY scalar type names -> numpy type characters (both the classic and the sized names).
 _PLY_TO_NUMPY = {
@@ -114,16 +117,9 @@ def write_ply(path, xyz, rgb, normals=None, extra: dict | None = None) -> Path:
     header_lines.append("end_header")
     header = ("\n".join(header_lines) + "\n").encode("ascii")
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        with open(tmp, "wb") as handle:
-            handle.write(header)
-            handle.write(table.tobytes())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        handle.write(header)
+        handle.write(table.tobytes())
     return path
 
 
@@ -134,8 +130,8 @@ def _parse_header(handle, path: Path):
         raise InputError(f"{path}: not a PLY file (missing 'ply' magic)")
     fmt = None
     elements: list[tuple[str, int, list]] = []
-    while True:
-        raw = handle.readline()
+    for _ in range(MAX_HEADER_LINES):
+        raw = handle.readline(4096)
         if not raw:
             raise InputError(f"{path}: PLY header has no 'end_header'")
         words = raw.decode("ascii", errors="replace").split()
@@ -148,16 +144,28 @@ def _parse_header(handle, path: Path):
                 raise InputError(f"{path}: unsupported PLY format line {raw.strip()!r}")
             fmt = words[1]
         elif words[0] == "element":
-            elements.append((words[1], int(words[2]), []))
+            if len(words) != 3:
+                raise InputError(f"{path}: PLY element line {raw.strip()!r}: expected 'element NAME COUNT'")
+            try:
+                count = int(words[2])
+            except ValueError:
+                raise InputError(f"{path}: PLY element {words[1]!r}: count {words[2]!r} is not an integer") from None
+            if count < 0 or count > MAX_POINTS:
+                raise InputError(f"{path}: PLY element {words[1]!r}: count {count} is not in 0..{MAX_POINTS}")
+            elements.append((words[1], count, []))
         elif words[0] == "property":
             if not elements:
                 raise InputError(f"{path}: PLY property before any element")
+            if len(words) < 3 or (words[1] == "list" and len(words) != 5):
+                raise InputError(f"{path}: PLY property line {raw.strip()!r} is malformed")
             if words[1] == "list":
                 elements[-1][2].append(("list", words[-1]))
             else:
                 if words[1] not in _PLY_TO_NUMPY:
                     raise InputError(f"{path}: unknown PLY property type {words[1]!r}")
                 elements[-1][2].append((words[1], words[2]))
+    else:
+        raise InputError(f"{path}: PLY header has no 'end_header' in its first {MAX_HEADER_LINES} lines")
     if fmt is None:
         raise InputError(f"{path}: PLY header has no 'format' line")
     return fmt, elements, handle.tell()
@@ -174,9 +182,16 @@ def read_ply(path) -> dict:
     Raises:
         InputError: missing file, not a PLY, no vertex element, no x/y/z, or a truncated body.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: PLY file not found")
+    path = check_file(path, "PLY file")
+    with reading(path, "PLY file"):
+        cloud = _read_vertices(path)
+    finite = np.isfinite(cloud["xyz"]).all(axis=1)  # [P]
+    if len(finite) and not finite.any():
+        raise InputError(f"{path}: every vertex has a NaN or infinite coordinate")
+    return cloud
+
+
+def _read_vertices(path: Path) -> dict:
     with open(path, "rb") as handle:
         fmt, elements, _ = _parse_header(handle, path)
         names = [name for name, _, _ in elements]
@@ -189,16 +204,25 @@ def read_ply(path) -> dict:
         if fmt == "ascii":
             skip = sum(n for _, n, _ in before)
             rows = np.loadtxt(handle, dtype=np.float64, skiprows=skip, max_rows=count, ndmin=2) if count else np.zeros((0, len(properties)))
-            if rows.shape[0] != count or (count and rows.shape[1] < len(properties)):
-                raise InputError(f"{path}: PLY body has fewer vertices than the header says ({count})")
+            if rows.shape[0] != count:
+                raise InputError(f"{path}: PLY body has {rows.shape[0]} vertices, the header says {count}")
+            if count and rows.shape[1] != len(properties):
+                raise InputError(f"{path}: PLY vertex lines have {rows.shape[1]} values, the header lists "
+                                 f"{len(properties)} properties")
             table = {name: rows[:, i].astype(_PLY_TO_NUMPY[kind]) for i, (kind, name) in enumerate(properties)}
         else:
             order = _FORMATS[fmt]
             skip = sum(n * np.dtype([(p, order + _PLY_TO_NUMPY[k]) for k, p in props]).itemsize for _, n, props in before)
             dtype = np.dtype([(name, order + _PLY_TO_NUMPY[kind]) for kind, name in properties])
-            body = np.fromfile(handle, dtype=np.uint8, count=skip + count * dtype.itemsize)
-            if body.size < skip + count * dtype.itemsize:
-                raise InputError(f"{path}: PLY body is truncated (expected {count} vertices)")
+            expected = skip + count * dtype.itemsize
+            after = sum(n for _, n, _ in elements[names.index("vertex") + 1:])
+            available = path.stat().st_size - handle.tell()
+            if available < expected:
+                raise InputError(f"{path}: PLY body is truncated ({available} bytes, {count} vertices need {expected})")
+            if after == 0 and available - expected > 1:
+                raise InputError(f"{path}: PLY body has {available - expected} bytes more than {count} {fmt} vertices "
+                                 "(an ASCII body under a binary header?)")
+            body = np.fromfile(handle, dtype=np.uint8, count=expected)
             records = body[skip:].view(dtype)  # [P] structured
             table = {name: records[name].astype(records.dtype[name].newbyteorder("=")) for name in records.dtype.names}
     for axis in "xyz":
