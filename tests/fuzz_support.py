@@ -63,7 +63,7 @@ def make_inputs(folder: Path, width: int = 32, height: int = 24, frames: int = 3
 
 
 FAST_GEN = ["--set", "generate.clip_len=3", "--set", "generate.steps=1", "--set", "generate.refine_steps=0",
-            "--set", "output.write_video=false", "--no-progress", "--backend", "warp", "--set", "device=cpu"]
+            "--set", "output.write_video=false", "--no-progress", "--backend", "warp"]
 
 
 def gen_argv(inputs: dict[str, Path], out: Path, *extra: str) -> list[str]:

@@ -21,8 +21,7 @@ import torch
 from voyager_pipe.batch import read_manifest
 from voyager_pipe.cli import main
 from voyager_pipe.errors import InputError
-from voyager_pipe.pipeline import STATE_DIR
-from voyager_pipe.world.state import STATE_FILE
+from voyager_pipe.pipeline import can_resume
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 FAST = {"generate.backend": "warp", "generate.steps": 2, "generate.clip_len": 5, "generate.progress": False,
@@ -162,14 +161,13 @@ def test_killed_batch_resumes_to_identical_outputs(ray_local, inputs, tmp_path):
     # one worker: "long" runs first; kill the whole process group (driver, its Ray, the worker) after its first clip
     proc = subprocess.Popen([sys.executable, "-m", "voyager_pipe", "batch", str(manifest), "--out", str(out), "--workers", "1",
                              "--no-progress"], env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    state = out / "long.partial" / STATE_DIR / STATE_FILE
     deadline = time.monotonic() + 120
-    while not state.is_file() and proc.poll() is None and time.monotonic() < deadline:
+    while not can_resume(out / "long") and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     _wait_until_gone(out / "long.lock")  # the Ray worker dies a moment after its raylet (until then it holds the lock)
-    assert state.is_file() and not (out / "long").exists(), "the batch was not killed mid-way"
+    assert can_resume(out / "long") and not (out / "long").exists(), "the batch was not killed mid-way"
 
     assert main(["batch", str(manifest), "--out", str(out), "--no-progress"]) == 0
     report = {row["name"]: row for row in json.loads((out / "batch.json").read_text())["jobs"]}

@@ -32,7 +32,7 @@ def _free_port() -> int:
 
 
 def _transformer_case(seed: int, use_context_block: bool):
-    from voyager_pipe.models.loading import build_tiny_components
+    from voyager_pipe.testing.voyager import build_tiny_components
 
     transformer = build_tiny_components(seed=0, use_context_block=use_context_block).transformer
     gen = torch.Generator().manual_seed(seed)
@@ -100,33 +100,30 @@ def test_two_gloo_ranks_match_one_process(tmp_path):
 SIZE = 32  # 32 x 32 image: composite latent 10 x 4 -> 20 video and 8 context-branch tokens per clip, both even
 
 
-def _tiny_model_and_inputs(root: Path) -> dict:
+def _tiny_model_and_inputs(root: Path) -> None:
+    """A tiny random release converted with `voyager-pipe convert` (context branch on), inputs, prompt embeddings."""
     import cv2
 
     from voyager_pipe.camera.presets import make_preset
     from voyager_pipe.camera.trajectory_io import write_trajectory
-    from voyager_pipe.models.loading import build_tiny_components
+    from voyager_pipe.cli import main
     from voyager_pipe.models.text import PromptEmbeddings, TextConditioning, save_prompt_embeddings
+    from voyager_pipe.testing.voyager import save_tiny_release, tiny_official_shape
 
-    components = build_tiny_components(seed=0, use_context_block=True)
-    gen = torch.Generator().manual_seed(5)
-    with torch.no_grad():
-        for name, param in components.transformer.named_parameters():
-            if name.startswith("context_proj"):  # zero-initialised: make the context branch count
-                param.copy_(0.05 * torch.randn(param.shape, generator=gen))
-    components.transformer.save_pretrained(root / "model" / "transformer")
-    components.vae.save_pretrained(root / "model" / "vae")
+    save_tiny_release(root / "ckpts")  # every weight random, the context projections included
+    assert main(["convert", "--src", str(root / "ckpts"), "--dst", str(root / "model"), "--dtype", "fp32"]) == 0
     cv2.imwrite(str(root / "image.png"), np.random.default_rng(0).integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8))
     np.save(root / "depth.npy", (2.0 + np.random.default_rng(1).random((SIZE, SIZE))).astype(np.float32))
     write_trajectory(root / "traj.json", make_preset("forward", 9, SIZE, SIZE, distance=0.3))
+    shape, gen = tiny_official_shape(), torch.Generator().manual_seed(5)
 
     def prompt(length: int) -> PromptEmbeddings:
         mask = torch.ones(1, length)
         mask[:, length - 1:] = 0  # one padded token: the text mask matters
-        return PromptEmbeddings(torch.randn(1, length, 16, generator=gen), mask, torch.randn(1, 8, generator=gen))
+        return PromptEmbeddings(torch.randn(1, length, shape.text_states_dim, generator=gen), mask,
+                                torch.randn(1, shape.text_states_dim_2, generator=gen))
 
     save_prompt_embeddings(root / "prompt.pt", TextConditioning(positive=prompt(5), negative=prompt(4)))
-    return {"model": root / "model", "prompt": root / "prompt.pt"}
 
 
 def _gen_args(root: Path, out: Path, *sets: str) -> list[str]:

@@ -10,7 +10,7 @@ import pytest
 
 pytest.importorskip("open3d")
 
-from voyager_pipe.metrics.benchmark import BenchCase, format_bench_table, run_suite  # noqa: E402
+from voyager_pipe.commands.bench_suite import BenchCase, format_bench_table, run_suite  # noqa: E402
 
 
 def _oracle_gen(scene_dir, out_dir):

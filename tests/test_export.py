@@ -28,10 +28,12 @@ QUIET = ExportConfig(progress=False)
 
 def write_run(root: Path, rgb, depth, cameras, cache=None) -> Path:
     """A run folder in the layout of `gen`: frames/, depth/, mask/, cameras.json, world.ply."""
+    from voyager_pipe.camera.trajectory_io import write_trajectory
     from voyager_pipe.io.frames import write_frames
     from voyager_pipe.world import WorldCache
 
-    write_frames(root, rgb, depth, mask=depth > 0, cameras=cameras)
+    write_frames(root, rgb, depth, mask=depth > 0)
+    write_trajectory(root / "cameras.json", cameras)
     if cache is None:
         cache = WorldCache()
         cache.update(rgb, depth, cameras.to(dtype=torch.float32))
@@ -207,6 +209,7 @@ def test_gaussians_on_fronto_parallel_planes_are_thin_along_the_normal(tmp_path)
 
     from voyager_pipe.camera.cameras import Cameras
     from voyager_pipe.export.config import GaussiansExportConfig
+    from voyager_pipe.camera.trajectory_io import write_trajectory
     from voyager_pipe.io.frames import write_frames
     from voyager_pipe.world.ply import write_ply
 
@@ -215,7 +218,8 @@ def test_gaussians_on_fronto_parallel_planes_are_thin_along_the_normal(tmp_path)
     w2c = torch.eye(4, dtype=torch.float64).repeat(2, 1, 1)
     w2c[1, 2, 3] = 1.0  # camera 1 at world z = -1
     cams = Cameras(K=K[None].repeat(2, 1, 1), w2c=w2c, width=W, height=H)
-    write_frames(tmp_path / "run", torch.full((2, 3, H, W), 0.25), torch.full((2, 1, H, W), 2.0), cameras=cams)
+    write_frames(tmp_path / "run", torch.full((2, 3, H, W), 0.25), torch.full((2, 1, H, W), 2.0))
+    write_trajectory(tmp_path / "run" / "cameras.json", cams)
     grid = np.stack(np.meshgrid(np.linspace(-0.5, 0.5, 5), np.linspace(-0.4, 0.4, 4)), -1).reshape(-1, 2)  # [20, 2]
     xyz = np.column_stack([grid, np.full(len(grid), 2.0)]).astype(np.float32)  # [20, 3] on z = 2
     frame_ids = np.arange(len(xyz)) % 2
@@ -403,3 +407,23 @@ def test_gen_export_writes_the_formats_into_the_run(tmp_path, capsys):
     assert len(o3d.io.read_triangle_mesh(str(out / "export" / "mesh.ply")).triangles) > 0
     _, g = _read_gaussians(out / "export" / "gaussians.ply")
     assert len(g["x"]) == len(o3d.io.read_point_cloud(str(out / "world.ply")).points)
+
+
+def test_gaussians_of_a_cached_fronto_parallel_frame(tmp_path):
+    """The same through the world cache: one frame of a wall at depth 2, normals estimated by the cache."""
+    from scipy.spatial.transform import Rotation
+
+    from voyager_pipe.camera.cameras import Cameras
+
+    f = 100.0
+    K = torch.tensor([[f, 0, W / 2], [0, f, H / 2], [0, 0, 1]], dtype=torch.float64)
+    cams = Cameras(K=K[None], w2c=torch.eye(4, dtype=torch.float64)[None], width=W, height=H)
+    root = write_run(tmp_path / "run", torch.full((1, 3, H, W), 0.6), torch.full((1, 1, H, W), 2.0), cams)
+    export_run(root, "gaussians", tmp_path / "wall.ply", QUIET)
+    _, g = _read_gaussians(tmp_path / "wall.ply")
+    assert len(g["x"]) == W * H
+    np.testing.assert_allclose(g["z"], 2.0, rtol=1e-6)
+    np.testing.assert_allclose(np.exp(g["scale_0"]), 2.0 / f, rtol=1e-5)
+    np.testing.assert_allclose(np.exp(g["scale_2"]), 0.1 * 2.0 / f, rtol=1e-5)
+    R = Rotation.from_quat(np.stack([g["rot_1"], g["rot_2"], g["rot_3"], g["rot_0"]], axis=1)).as_matrix()
+    np.testing.assert_allclose(np.abs(R[:, 2, 2]), 1.0, atol=1e-5)  # thin axis = the wall's normal (z)

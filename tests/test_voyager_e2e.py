@@ -10,27 +10,10 @@ import numpy as np
 import torch
 
 from voyager_pipe.cli import main
-from voyager_pipe.models.official_layout import OfficialTransformerShape, official_transformer_shapes
-from voyager_pipe.testing.voyager import random_official_state_dict, save_official_transformer, save_official_vae
+from voyager_pipe.testing.voyager import save_tiny_release, tiny_official_shape
 
-SIZE, FRAMES = 32, 9  # head dim 24: the converter knows its RoPE split (4, 10, 10)
-TINY = OfficialTransformerShape(hidden_size=48, heads_num=2, double_blocks=1, single_blocks=1, refiner_blocks=1,
-                                text_states_dim=24, text_states_dim_2=8, use_context_block=True)
-VAE_OFFICIAL_CONFIG = {
-    "_class_name": "AutoencoderKLCausal3D", "act_fn": "silu", "block_out_channels": [8, 8, 8, 8],
-    "down_block_types": ["DownEncoderBlockCausal3D"] * 4, "up_block_types": ["UpDecoderBlockCausal3D"] * 4,
-    "in_channels": 3, "out_channels": 3, "latent_channels": 16, "layers_per_block": 1, "norm_num_groups": 4,
-    "scaling_factor": 0.476986, "time_compression_ratio": 4, "mid_block_add_attention": True,
-}
-
-
-def _release(root):
-    from diffusers import AutoencoderKLHunyuanVideo
-
-    save_official_transformer(root, random_official_state_dict(official_transformer_shapes(TINY), seed=1), context=True)
-    torch.manual_seed(2)
-    vae = AutoencoderKLHunyuanVideo(block_out_channels=(8, 8, 8, 8), layers_per_block=1, norm_num_groups=4)
-    save_official_vae(root, vae.state_dict(), VAE_OFFICIAL_CONFIG)
+SIZE, FRAMES = 32, 9
+TINY = tiny_official_shape()
 
 
 def _inputs(root):
@@ -54,7 +37,7 @@ def _inputs(root):
 
 def test_convert_then_gen_with_the_voyager_backend(tmp_path):
     release, model = tmp_path / "ckpts", tmp_path / "voyager-diffusers"
-    _release(release)
+    save_tiny_release(release)
     assert main(["convert", "--src", str(release), "--dst", str(model), "--dtype", "fp32"]) == 0
     _inputs(tmp_path)
 

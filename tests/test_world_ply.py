@@ -99,12 +99,12 @@ def test_reads_ascii_ply_with_faces_after_vertices(tmp_path):
 
 def test_bad_inputs_raise_clear_errors(tmp_path):
     xyz, rgb, _ = _cloud(5)
-    with pytest.raises(InputError, match="rgb"):
-        write_ply(tmp_path / "x.ply", xyz, rgb[:4])
-    with pytest.raises(InputError, match="xyz"):
-        write_ply(tmp_path / "x.ply", xyz[:, :2], rgb)
-    with pytest.raises(InputError, match="rgb"):
-        write_ply(tmp_path / "x.ply", xyz, rgb.astype(np.int16))
+    # the writer's arguments come from the program, not the user: ValueError, never InputError (issue 11 item 7)
+    for args, field in (((xyz, rgb[:4]), "rgb"), ((xyz[:, :2], rgb), "xyz"), ((xyz, rgb.astype(np.int16)), "rgb")):
+        with pytest.raises(ValueError, match=field) as info:
+            write_ply(tmp_path / "x.ply", *args)
+        assert not isinstance(info.value, InputError)
+    assert not (tmp_path / "x.ply").exists()
     (tmp_path / "not.ply").write_bytes(b"hello")
     with pytest.raises(InputError, match="not a PLY"):
         read_ply(tmp_path / "not.ply")

@@ -28,7 +28,7 @@ from voyager_pipe import __version__
 from voyager_pipe.errors import InputError, NotBuiltError
 
 # Order is the order of `voyager-pipe --help`.
-COMMANDS = ("gen", "render", "eval", "traj", "convert", "bench", "export", "batch", "view")
+COMMANDS = ("gen", "render", "eval", "traj", "convert", "bench", "export", "batch", "view", "explore")
 
 PROG = "voyager-pipe"
 

@@ -106,11 +106,11 @@ def degrees(config: ParallelConfig, world_size: int) -> tuple[int, int, int]:
 _SCRATCH: Optional[tempfile.TemporaryDirectory] = None
 
 
-def rank_output_dir(out_dir: str | Path, resume: bool = False) -> Path:
+def rank_output_dir(out_dir: str | Path, resume: bool = False, state_dir: str = "state") -> Path:
     """The folder this rank writes ``out_dir`` to: ``out_dir`` itself on rank 0 (or without torchrun),
-    a private scratch copy elsewhere (removed at exit; seeded with rank 0's resume state)."""
+    a private scratch copy elsewhere (removed at exit; seeded with rank 0's resume state, the
+    ``state_dir`` subfolder of ``<out_dir>.partial``)."""
     from voyager_pipe.io.atomic import MARKER, partial_path
-    from voyager_pipe.pipeline import STATE_DIR
 
     global _SCRATCH
     out_dir = Path(out_dir)
@@ -121,7 +121,7 @@ def rank_output_dir(out_dir: str | Path, resume: bool = False) -> Path:
     scratch = Path(_SCRATCH.name) / out_dir.name
     shutil.rmtree(scratch, ignore_errors=True)
     shutil.rmtree(partial_path(scratch), ignore_errors=True)
-    if resume and (partial_path(out_dir) / STATE_DIR).is_dir():  # rank 0's resume state (read only)
-        shutil.copytree(partial_path(out_dir) / STATE_DIR, partial_path(scratch) / STATE_DIR)
+    if resume and (partial_path(out_dir) / state_dir).is_dir():  # rank 0's resume state (read only)
+        shutil.copytree(partial_path(out_dir) / state_dir, partial_path(scratch) / state_dir)
         shutil.copy2(partial_path(out_dir) / MARKER, partial_path(scratch) / MARKER)
     return scratch

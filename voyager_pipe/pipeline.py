@@ -39,6 +39,13 @@ from voyager_pipe.world.state import StateWriter, has_state, load_state
 STATE_DIR = "state"
 
 
+def can_resume(out_dir: str | Path) -> bool:
+    """True when ``out_dir`` has an interrupted run (``<out>.partial`` with saved state) to resume."""
+    from voyager_pipe.io.atomic import partial_path
+
+    return has_state(partial_path(out_dir) / STATE_DIR)
+
+
 @dataclass
 class WorldPipelineOutput:
     """Result of a run: where it went and what it cost."""
@@ -96,7 +103,7 @@ class WorldPipeline:
         t_start = time.perf_counter()
 
         # 1. check inputs (nothing is written before they all pass)
-        out_dir = rank_output_dir(out_dir, resume)  # torchrun: ranks > 0 write to a scratch folder (voyager_pipe.distributed)
+        out_dir = rank_output_dir(out_dir, resume, STATE_DIR)  # torchrun: ranks > 0 write to a scratch folder (voyager_pipe.distributed)
         rgb0 = read_image(image)  # [3, H, W]
         height, width = rgb0.shape[-2:]
         cameras = self._read_cameras(trajectory, width, height)
@@ -155,7 +162,8 @@ class WorldPipeline:
             timings["total"] = time.perf_counter() - t_start  # this process (a resumed run counts its part only)
             output = WorldPipelineOutput(out_dir=out_dir, num_frames=len(cameras), num_clips=len(plans),
                                          num_points=len(cache), backend=generator.name, timings=timings)
-            self._write_run_json(folder, output, estimate.source, width, height)
+            memory_report = getattr(generator, "memory_report", None)  # backends that report memory (voyager)
+            self._write_run_json(folder, output, estimate.source, width, height, memory_report() if memory_report else None)
             shutil.rmtree(folder / STATE_DIR, ignore_errors=True)
         return output
 
@@ -209,7 +217,7 @@ class WorldPipeline:
     # ------------------------------------------------------------------ outputs
     def _write_outputs(self, folder: Path, cameras: Cameras, cache) -> None:
         from voyager_pipe.camera.trajectory_io import write_trajectory
-        from voyager_pipe.generate.outputs import write_videos
+        from voyager_pipe.io.video import write_videos
 
         out = self.config.output
         write_trajectory(folder / "cameras.json", cameras)
@@ -219,7 +227,8 @@ class WorldPipeline:
         if out.write_video:
             write_videos(folder, len(cameras), out.fps)
 
-    def _write_run_json(self, folder: Path, output: WorldPipelineOutput, depth_source: str, width: int, height: int) -> None:
+    def _write_run_json(self, folder: Path, output: WorldPipelineOutput, depth_source: str, width: int, height: int,
+                        memory: Optional[dict] = None) -> None:
         from importlib.metadata import PackageNotFoundError, version
 
         import numpy
@@ -246,4 +255,6 @@ class WorldPipeline:
             "cache_points": output.num_points,
             "timings_s": {k: round(v, 4) for k, v in output.timings.items()},
         }
+        if memory is not None:
+            info["memory"] = memory
         atomic_write_text(folder / "run.json", json.dumps(info, indent=2) + "\n")

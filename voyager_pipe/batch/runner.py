@@ -55,16 +55,14 @@ def finished(job: BatchJob, out_root: Path) -> bool:
 
 def run_job(job: BatchJob, out_root: str | Path, threads: Optional[int] = None) -> JobResult:
     """Run one job in this process (what a Ray task executes). Never raises for a job's own failure."""
-    from voyager_pipe.io.atomic import partial_path
-    from voyager_pipe.pipeline import STATE_DIR, WorldPipeline
-    from voyager_pipe.world.state import has_state
+    from voyager_pipe.pipeline import WorldPipeline, can_resume
 
     if threads:
         import torch
 
         torch.set_num_threads(threads)
     out = Path(out_root) / job.name
-    resume = has_state(partial_path(out) / STATE_DIR)
+    resume = can_resume(out)
     start = time.perf_counter()
     result = JobResult(name=job.name, line=job.line, status="ok", resumed=resume)
     try:

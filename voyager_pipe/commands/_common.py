@@ -14,17 +14,20 @@ def add_config_args(parser: argparse.ArgumentParser) -> None:
                         help="override one config value, e.g. --set render.splat_radius=2 (repeatable)")
 
 
-def config_from_args(args: argparse.Namespace, flags: dict[str, str] | None = None, whole_file: bool = False):
+def config_from_args(args: argparse.Namespace, flags: dict[str, str] | None = None, whole_file: bool = False,
+                     fixed: dict | None = None):
     """The one way command-line flags reach the config: ``--config`` <- ``--set`` <- flags.
 
     ``flags`` maps an ``args`` attribute to the dotted config key it sets (e.g.
     ``{"backend": "generate.backend"}``); flags left at ``None`` set nothing. Returns the
     :class:`~voyager_pipe.config.PipelineConfig`, or the whole :class:`~voyager_pipe.config.ConfigFile`
-    (with the ``eval`` section) when ``whole_file``.
+    (with the ``eval`` section) when ``whole_file``. ``fixed`` values (dotted keys) are set by the
+    command itself, after everything else.
     """
     from voyager_pipe.config import load_config, load_file
 
     values = {dotted: getattr(args, attr) for attr, dotted in (flags or {}).items() if getattr(args, attr) is not None}
+    values.update(fixed or {})
     loader = load_file if whole_file else load_config
     return loader(getattr(args, "config", None), getattr(args, "overrides", ()), values)
 

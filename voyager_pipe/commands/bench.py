@@ -2,10 +2,12 @@
 
     voyager-pipe bench [--quick] [--work DIR] [--size 256x192] [--cases NAME,...] [--set KEY=VALUE ...]
 
-``--set`` / ``--config`` / ``--backend`` are passed on to every ``gen`` run. See docs/evaluation.md.
+``--set`` / ``--config`` / ``--backend`` set the config of every ``gen`` run (and ``eval.*`` the evaluation). See docs/evaluation.md.
 """
 
 from __future__ import annotations
+
+from voyager_pipe.commands._common import add_config_args
 
 
 def register(subparsers) -> None:
@@ -20,18 +22,20 @@ def register(subparsers) -> None:
     parser.add_argument("--cases", default=None, metavar="LIST", help="only the cases whose names contain one of these comma-separated words")
     parser.add_argument("--backend", choices=["auto", "warp", "voyager"], help="clip generator passed to gen")
     parser.add_argument("--lpips-weights", default=None, metavar="PTH", help="ImageNet AlexNet weights for LPIPS")
-    parser.add_argument("--config", metavar="YAML", help="config file passed to every gen run")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="config override passed to every gen run (repeatable)")
+    add_config_args(parser)
     parser.set_defaults(func=run)
 
 
-def run(args) -> int:
-    from voyager_pipe.commands._common import parse_size
-    from voyager_pipe.errors import InputError
-    from voyager_pipe.metrics.benchmark import QUICK_SUITE, SUITE, cli_gen_runner, run_suite
-    from voyager_pipe.metrics.config import EvalConfig
+# command-line flag (args attribute) -> the config key it sets (every gen run of the suite gets it)
+BENCH_FLAGS = {"backend": "generate.backend", "lpips_weights": "eval.lpips_weights"}
 
+
+def run(args) -> int:
+    from voyager_pipe.commands._common import config_from_args, parse_size
+    from voyager_pipe.commands.bench_suite import QUICK_SUITE, SUITE, pipeline_gen_runner, run_suite
+    from voyager_pipe.errors import InputError
+
+    config = config_from_args(args, BENCH_FLAGS, whole_file=True, fixed={"generate.progress": False})  # a bad --set is one line here, before any work
     cases = QUICK_SUITE if args.quick else SUITE
     if args.cases:
         words = [w.strip() for w in args.cases.split(",") if w.strip()]
@@ -39,12 +43,7 @@ def run(args) -> int:
         if not cases:
             raise InputError(f"--cases {args.cases!r}: matches none of {', '.join(c.name for c in (QUICK_SUITE if args.quick else SUITE))}")
     width, height = parse_size(args.size) or ((128, 96) if args.quick else (256, 192))
-    gen_args = []
-    if args.backend:
-        gen_args += ["--backend", args.backend]
-    if args.config:
-        gen_args += ["--config", args.config]
-    for text in args.overrides:
-        gen_args += ["--set", text]
-    rows = run_suite(cases, args.work, cli_gen_runner(gen_args), width, height, EvalConfig(lpips_weights=args.lpips_weights))
+    from voyager_pipe.config import gen_config
+
+    rows = run_suite(cases, args.work, pipeline_gen_runner(gen_config(config)), width, height, config.eval)
     return 1 if any("error" in r for r in rows) else 0

@@ -19,7 +19,7 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser("traj", help="make, convert and inspect camera trajectories",
                                    description="Make, convert and inspect camera trajectories.")
     verbs = parser.add_subparsers(dest="traj_command", metavar="VERB")
-    parser.set_defaults(func=lambda args: (parser.print_help(sys.stderr), 2)[1])
+    parser.set_defaults(func=lambda args: _no_verb(parser))
 
     make = verbs.add_parser("make", help="write a preset camera path",
                             description="Write a preset camera path. Every preset starts at the identity pose "
@@ -61,6 +61,12 @@ def register(subparsers) -> None:
     show.add_argument("--from", dest="from_format", choices=FORMATS, help="input format (default: detected)")
     show.add_argument("--size", help="image size WxH (required for RealEstate10K input)")
     show.set_defaults(func=run_show)
+
+
+def _no_verb(parser) -> int:
+    parser.print_help(sys.stderr)
+    print("voyager-pipe traj: error: no verb given (choose one of make, convert, show)", file=sys.stderr)
+    return 2
 
 
 def format_for_output(path: str, explicit: str | None) -> str:

@@ -72,9 +72,9 @@ def pixel_footprint(points: RunPoints, run: RunFolder) -> np.ndarray:
 def gaussian_table(points: RunPoints, run: RunFolder, cfg: GaussiansExportConfig) -> np.ndarray:
     """``[P]`` structured array of float32 fields in :func:`property_names` order."""
     if not 0.0 < cfg.opacity < 1.0:
-        raise InputError(f"gaussians.opacity {cfg.opacity}: must lie in (0, 1)")
+        raise InputError(f"--opacity {cfg.opacity}: must lie in (0, 1)")
     if cfg.thin_ratio <= 0 or cfg.scale_multiplier <= 0:
-        raise InputError("gaussians.thin_ratio and gaussians.scale_multiplier must be > 0")
+        raise InputError(f"--thin-ratio {cfg.thin_ratio} / --scale-multiplier {cfg.scale_multiplier}: must be > 0")
     count = len(points)
     normals = points.normals.astype(np.float64)  # [P, 3]
     length = np.linalg.norm(normals, axis=1)  # [P]

@@ -33,7 +33,7 @@ import torch
 
 from voyager_pipe.errors import InputError
 from voyager_pipe.generate.base import ClipCondition, PreparedClip, StepCallback, num_latent_frames
-from voyager_pipe.generate.sampler import check_sampler, flow_sigmas, sample_flow
+from voyager_pipe.generate.sampler import check_sampler, flow_schedule, flow_sigmas, sample_flow
 from voyager_pipe.models.conditions import (
     SEPARATOR_ROWS,
     DepthRange,
@@ -113,7 +113,8 @@ class VoyagerGenerator:
         vae_latents: ``"sample"`` (the released inference: a draw from the VAE posterior, from the run's
             generator) or ``"mode"`` (its mean) for the condition and reference latents.
         i2v_stability: start a clip from ``0.999 noise + 0.001 reference latent``.
-        device: execution device. placer: a ``ComponentPlacer`` for CPU offload (default: none).
+        device: execution device. placer: a :class:`~voyager_pipe.models.memory.VoyagerRuntime` (offload,
+            step cache, compile; default: everything on ``device``, no cache).
         size: ``(H, W)`` of one half at which the model runs (default: the condition's size).
 
     The reference image of a clip starting at trajectory frame 0 is the run's input image; a later
@@ -130,7 +131,7 @@ class VoyagerGenerator:
                  guidance_scale: float = 6.0, shift: float = 7.0, sampler: str = "euler",
                  vae_latents: str = "sample", i2v_stability: bool = True,
                  device: torch.device | str = "cpu", placer=None, size: Optional[tuple[int, int]] = None):
-        from voyager_pipe.models.loading import ComponentPlacer
+        from voyager_pipe.models.memory import VoyagerRuntime
 
         if vae_latents not in VAE_LATENTS:
             raise InputError(f"voyager.vae_latents: {vae_latents!r} is not one of {list(VAE_LATENTS)}")
@@ -157,18 +158,18 @@ class VoyagerGenerator:
                     device: torch.device | str | None = None) -> "VoyagerGenerator":
         """Load the converted model of ``vcfg.model_dir`` with its memory options (``generate`` for the schedule)."""
         from voyager_pipe.device import resolve_device
-        from voyager_pipe.models.loading import ComponentPlacer, configure_components, load_components
+        from voyager_pipe.models.loading import load_runtime
 
         check_sampler(generate.sampler)
         device = resolve_device(device)
-        components = load_components(vcfg, device)
-        configure_components(components, vcfg)
-        placer = ComponentPlacer({"transformer": components.transformer, "vae": components.vae}, device, vcfg.offload)
         size = None
         if vcfg.height is not None or vcfg.width is not None:
             if vcfg.height is None or vcfg.width is None:
                 raise InputError("voyager.height / voyager.width: set both or neither")
             size = (vcfg.height, vcfg.width)
+        latent_size = None if size is None else (num_latent_frames(generate.clip_len, cls.temporal_compression),
+                                                 (2 * size[0] + SEPARATOR_ROWS) // 8, size[1] // 8)
+        components, placer = load_runtime(vcfg, device, latent_size, cfg_batched=vcfg.guidance_scale != 1.0)
         return cls(components.transformer, components.vae, make_text_provider(vcfg, device),
                    guidance_scale=vcfg.guidance_scale, shift=generate.shift, sampler=generate.sampler,
                    vae_latents=vcfg.vae_latents, i2v_stability=vcfg.i2v_stability, device=device,
@@ -239,6 +240,7 @@ class VoyagerGenerator:
             x = I2V_STABILITY_NOISE * x + (1 - I2V_STABILITY_NOISE) * inputs.reference_full  # [1, 16, T_lat, h, w]
         text = self._text_conditioning(prepared)
         sigmas = flow_sigmas(sigma_from, sigma_to, steps, self.shift)  # [steps + 1]
+        self.placer.begin_denoise(len(flow_schedule(sigmas, self.sampler).model_sigmas), tuple(x.shape))
         x = sample_flow(x, lambda x, sigma: self._guided_velocity(x, inputs, sigma, text), sigmas, self.sampler,
                         generator, callback)  # [1, 16, T_lat, h, w]
         return x[0].permute(1, 0, 2, 3).to(latents.dtype)  # [T_lat, 16, h, w]
@@ -264,7 +266,7 @@ class VoyagerGenerator:
         """
         length = max(p.embeds.shape[1] for p in prompts)
         padded = [pad_to_length(p, length) for p in prompts]
-        with self.placer.use("transformer") as transformer:
+        with self.placer.use("transformer", timestep=sigma * 1000.0) as transformer:
             dtype = transformer.dtype
             embeds = torch.cat([p.embeds for p in padded]).to(self.device, dtype)  # [B, L, 4096]
             mask = torch.cat([p.mask for p in padded]).to(self.device)  # [B, L]
@@ -274,6 +276,10 @@ class VoyagerGenerator:
                 out = transformer(hidden_states=model_input.to(dtype), timestep=timestep, encoder_hidden_states=embeds,
                                   encoder_attention_mask=mask, pooled_projections=pooled, return_dict=False)[0]
         return out.float()  # [B, 16, T_lat, h, w]
+
+    def memory_report(self) -> dict:
+        """Memory settings, estimate and measured peak (written to run.json by the pipeline)."""
+        return self.placer.memory_report()
 
     # ------------------------------------------------------------------ conditioning
     def _text_conditioning(self, prepared: VoyagerPreparedClip) -> TextConditioning:
@@ -333,6 +339,7 @@ def make_text_provider(vcfg: "VoyagerConfig", device: torch.device) -> Callable[
     """``provider(image) -> TextConditioning`` from ``--prompt-embeds``, the disk cache or the encoders."""
     from pathlib import Path
 
+    from voyager_pipe.models.memory import release_accelerator_memory
     from voyager_pipe.models.text import HunyuanI2VTextEncoder, encoder_identity, get_text_conditioning
 
     encoder_dir = vcfg.text_encoder_dir or vcfg.model_dir
@@ -343,9 +350,11 @@ def make_text_provider(vcfg: "VoyagerConfig", device: torch.device) -> Callable[
         factory = None if not encoder_dir else (lambda: HunyuanI2VTextEncoder(
             encoder_dir, device=device, dtype=torch.float16 if device.type == "cuda" else torch.float32,
             max_sequence_length=vcfg.max_sequence_length))
-        return get_text_conditioning(vcfg.prompt, vcfg.negative_prompt, image, use_negative=use_negative,
+        text = get_text_conditioning(vcfg.prompt, vcfg.negative_prompt, image, use_negative=use_negative,
                                      prompt_embeds_path=vcfg.prompt_embeds, cache_dir=vcfg.prompt_cache_dir,
                                      encoder_id=encoder_id, encoder_factory=factory)
+        release_accelerator_memory()  # the encoders are dropped: free their GPU memory before the transformer moves in
+        return text
 
     return provider
 

@@ -60,10 +60,17 @@ def reading(path: str | Path, what: str, also: tuple[type[BaseException], ...] =
 
     ``also`` adds exception types a library raises on bad files (e.g. ``RuntimeError`` from
     ``torch.load``). OS errors on the file itself (missing, a folder, no permission) become an
-    InputError too; our own InputErrors pass through unchanged.
+    InputError too; our own InputErrors pass through unchanged. Python warnings raised inside are
+    held back and shown only when the block succeeds (a failure stays one line).
     """
+    import warnings
+
     try:
-        yield
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield
+        for warning in caught:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
     except InputError:
         raise
     except FileNotFoundError:

@@ -1,45 +1,67 @@
-"""Video files through imageio-ffmpeg (H.264, yuv420p: plays everywhere)."""
+"""Video files of a finished frame folder (H.264, yuv420p: plays everywhere) and the one depth colouring.
+
+``write_videos`` streams frame by frame (constant memory for long trajectories); ``colour_depth`` is
+the turbo colour map of inverse depth used by the videos and the figures."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from voyager_pipe.io.atomic import atomic_path
+from voyager_pipe.io.frames import frame_name
 
 
-def colorize_depth(depth: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
-    """Depth ``[T, 1, H, W]`` -> RGB ``[T, 3, H, W]`` in [0, 1] (turbo colour map of inverse depth,
-    one normalisation for the whole sequence so colours are comparable across frames; 0 = black)."""
+def inverse_depth_range(depths, max_samples: int = 32) -> tuple[float, float]:
+    """2nd / 98th percentile of inverse depth over up to ``max_samples`` evenly spaced ``[H, W]`` maps
+    (arrays, or ``.npy`` paths loaded lazily); one range keeps colours comparable across frames."""
+    depths = list(depths)
+    picks = depths[:: max(1, len(depths) // max_samples)]
+    maps = (np.load(d) if isinstance(d, (str, Path)) else np.asarray(d) for d in picks)
+    inv = [1.0 / d[(d > 0) & np.isfinite(d)] for d in maps]
+    inv = np.concatenate([v.ravel() for v in inv]) if inv else np.zeros(0)
+    if inv.size == 0:
+        return 0.0, 1.0
+    lo, hi = np.quantile(inv[:: max(1, inv.size // 1_000_000)], [0.02, 0.98])
+    return float(lo), float(hi)
+
+
+def colour_depth(depth: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """``[H, W]`` z-depth -> ``[H, W, 3]`` uint8 turbo colours of inverse depth (0 depth = black)."""
     import matplotlib
 
-    valid = (depth > 0) & torch.isfinite(depth) if valid is None else valid  # [T, 1, H, W]
-    inv = torch.where(valid, 1.0 / depth.clamp_min(1e-8), torch.zeros_like(depth))  # [T, 1, H, W]
-    if valid.any():
-        lo, hi = torch.quantile(inv[valid].float()[:1_000_000], torch.tensor([0.02, 0.98])).tolist()
-    else:
-        lo, hi = 0.0, 1.0
-    norm = ((inv - lo) / max(hi - lo, 1e-8)).clamp(0, 1)  # [T, 1, H, W]
-    lut = torch.from_numpy(matplotlib.colormaps["turbo"](np.linspace(0, 1, 256))[:, :3]).float()  # [256, 3]
-    rgb = lut[(norm[:, 0] * 255).round().long()].permute(0, 3, 1, 2)  # [T, 3, H, W]
-    return rgb * valid
+    lut = (matplotlib.colormaps["turbo"](np.linspace(0, 1, 256))[:, :3] * 255 + 0.5).astype(np.uint8)  # [256, 3]
+    valid = (depth > 0) & np.isfinite(depth)  # [H, W]
+    inv = np.where(valid, 1.0 / np.maximum(np.nan_to_num(depth), 1e-8), 0.0)  # [H, W]
+    norm = np.clip((inv - lo) / max(hi - lo, 1e-8), 0, 1)  # [H, W]
+    return lut[(norm * 255).round().astype(np.int64)] * valid[..., None]  # [H, W, 3]
 
 
-def write_video(path: str | Path, rgb: torch.Tensor, fps: int = 12) -> None:
-    """Encode ``[T, 3, H, W]`` float frames in [0, 1] as H.264 MP4 (sizes padded to even)."""
+def write_videos(folder: Path, num_frames: int, fps: int, rgb_name: str = "video.mp4",
+                 rgbd_name: str = "video_rgbd.mp4") -> None:
+    """Encode ``frames/`` as ``video.mp4`` and ``frames | coloured depth`` as ``video_rgbd.mp4`` (H.264)."""
     import imageio.v2 as imageio
 
-    frames = (rgb.detach().clamp(0, 1) * 255 + 0.5).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()  # [T, H, W, 3]
-    pad_h, pad_w = frames.shape[1] % 2, frames.shape[2] % 2
-    if pad_h or pad_w:
-        frames = np.pad(frames, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
-    with atomic_path(path) as tmp:
-        writer = imageio.get_writer(tmp, format="FFMPEG", fps=fps, codec="libx264", pixelformat="yuv420p",
-                                    macro_block_size=1, quality=8)
+    rgb_files = [folder / "frames" / frame_name(i, ".png") for i in range(num_frames)]
+    depth_files = [folder / "depth" / frame_name(i, ".npy") for i in range(num_frames)]
+    lo, hi = inverse_depth_range(depth_files)
+    options = dict(format="FFMPEG", fps=fps, codec="libx264", pixelformat="yuv420p", macro_block_size=1, quality=8)
+    with atomic_path(folder / rgb_name) as tmp_rgb, atomic_path(folder / rgbd_name) as tmp_rgbd:
+        writer_rgb = imageio.get_writer(tmp_rgb, **options)
+        writer_rgbd = imageio.get_writer(tmp_rgbd, **options)
         try:
-            for frame in frames:
-                writer.append_data(frame)
+            for rgb_path, depth_path in zip(rgb_files, depth_files):
+                rgb = _even(imageio.imread(rgb_path)[..., :3])  # [H, W, 3] uint8
+                coloured = _even(colour_depth(np.load(depth_path), lo, hi))  # [H, W, 3]
+                writer_rgb.append_data(rgb)
+                writer_rgbd.append_data(np.concatenate([rgb, coloured], axis=1))  # [H, 2W, 3]
         finally:
-            writer.close()
+            writer_rgb.close()
+            writer_rgbd.close()
+
+
+def _even(frame: np.ndarray) -> np.ndarray:
+    """Pad ``[H, W, 3]`` to even sizes (yuv420p)."""
+    pad_h, pad_w = frame.shape[0] % 2, frame.shape[1] % 2
+    return np.pad(frame, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge") if pad_h or pad_w else frame

@@ -81,7 +81,7 @@ def evaluate_frames(pred_rgb: torch.Tensor, gt_rgb: torch.Tensor, metrics: list[
 
         try:
             net = load_lpips(cfg.lpips_weights, device=device)
-        except MissingDependencyError as exc:
+        except MissingDependencyError as exc:  # absent weights: reported in "unavailable", other metrics still run
             unavailable["lpips"] = str(exc)
         else:
             spatial = isinstance(net, LPIPS)

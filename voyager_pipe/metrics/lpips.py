@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from voyager_pipe.errors import InputError, MissingDependencyError
+from voyager_pipe.errors import InputError, MissingDependencyError, NotBuiltError
 from voyager_pipe.io.reading import check_file, reading
 
 ALEXNET_FILE = "alexnet-owt-7be5be79.pth"
@@ -117,7 +117,7 @@ class TorchmetricsLPIPS(nn.Module):
     @torch.no_grad()
     def forward(self, x: torch.Tensor, y: torch.Tensor, spatial: bool = False) -> torch.Tensor:
         if spatial:
-            raise NotImplementedError("spatial LPIPS maps come from voyager_pipe's own LPIPS")
+            raise NotBuiltError("spatial LPIPS maps come from voyager_pipe's own LPIPS (torchmetrics' has none)")
         return self.net(x, y, normalize=True).reshape(-1)
 
 
@@ -171,6 +171,8 @@ def load_lpips(weights: str | Path | None = None, device: str | torch.device = "
             is the torch hub cache file (torchvision then finds it there and does not download).
     """
     path = Path(weights).expanduser() if weights is not None else default_alexnet_path()
+    if path.exists() and not path.is_file():
+        raise InputError(f"{path}: is not a file (eval.lpips_weights: the ImageNet AlexNet weights file)")
     if not path.is_file():
         raise MissingDependencyError(
             f"LPIPS: AlexNet weights not found at {path}; put the ImageNet AlexNet file {ALEXNET_FILE} there "

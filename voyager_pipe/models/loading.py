@@ -7,66 +7,26 @@ Layout written by ``voyager-pipe convert``::
     MODEL_DIR/vae/                  AutoencoderKLHunyuanVideo
     MODEL_DIR/text_encoder/ ...     (optional) text encoders, see voyager_pipe.models.text
 
-Memory options mirror diffusers': ``offload="model"`` keeps one component on the device at a time
-(the others wait on the CPU), ``offload="sequential"`` streams weights module by module through
-accelerate hooks (least memory, slowest), VAE tiling / slicing, bf16 / fp16 weights.
+Memory options are diffusers' own (see :mod:`voyager_pipe.models.memory`): the weight format is
+applied here while the weights are still on the CPU; offload / cache / compile / attention backend by
+:class:`~voyager_pipe.models.memory.VoyagerRuntime`, which places each network on first use.
 """
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import TYPE_CHECKING, Optional
 
 import torch
 
+from voyager_pipe.device import DTYPES
 from voyager_pipe.errors import InputError, MissingDependencyError
 from voyager_pipe.models.config import VoyagerConfig
+from voyager_pipe.models.memory import apply_weight_format
 
-from voyager_pipe.device import DTYPES
-
-
-class ComponentPlacer:
-    """Moves components to the execution device when used, according to the offload mode.
-
-    * ``none``: everything lives on the device.
-    * ``model``: ``with placer.use("vae"):`` brings the VAE to the device and sends every other
-      component back to the CPU (diffusers' ``enable_model_cpu_offload`` behaviour).
-    * ``sequential``: accelerate's ``cpu_offload`` hooks stream each module's weights (diffusers'
-      ``enable_sequential_cpu_offload``); ``use`` is then a no-op.
-    """
-
-    def __init__(self, components: dict[str, torch.nn.Module], device: torch.device, mode: str = "none"):
-        if mode not in ("none", "model", "sequential"):
-            raise InputError(f"voyager.offload: {mode!r} is not one of ['none', 'model', 'sequential']")
-        self.components = components
-        self.device = torch.device(device)
-        self.mode = "none" if self.device.type == "cpu" else mode
-        self._on_device: Optional[str] = None
-        if self.mode == "none":
-            for module in components.values():
-                module.to(self.device)
-        elif self.mode == "model":
-            for module in components.values():
-                module.to("cpu")
-        else:
-            try:
-                from accelerate import cpu_offload
-            except ImportError as exc:
-                raise MissingDependencyError(f"voyager.offload=sequential needs accelerate ({exc})") from None
-            for module in components.values():
-                cpu_offload(module, execution_device=self.device)
-
-    @contextlib.contextmanager
-    def use(self, name: str) -> Iterator[torch.nn.Module]:
-        module = self.components[name]
-        if self.mode == "model" and self._on_device != name:
-            if self._on_device is not None:
-                self.components[self._on_device].to("cpu")
-            module.to(self.device)
-            self._on_device = name
-        yield module
+if TYPE_CHECKING:  # pragma: no cover
+    from voyager_pipe.models.memory import VoyagerRuntime
 
 
 @dataclass
@@ -106,21 +66,36 @@ def load_components(cfg: VoyagerConfig, device: torch.device | str | None = None
             f"with use_context_block={has_context} (reconvert with or without --no-context)")
     vae = load_pretrained(AutoencoderKLHunyuanVideo, root / cfg.vae_subfolder, torch_dtype=DTYPES[cfg.vae_dtype])
     apply_vae_tiling(vae, index["_voyager"].get("vae_tiling"))
+    apply_weight_format(transformer, cfg.weights, DTYPES[cfg.dtype])  # on the CPU: fp8 halves host memory too
     return VoyagerComponents(transformer=transformer.eval(), vae=vae.eval())
 
 
 def configure_components(components: VoyagerComponents, cfg: VoyagerConfig) -> None:
-    """Apply the VAE tiling/slicing, attention backend and compile options of ``cfg`` in place."""
+    """Apply the VAE tiling/slicing options of ``cfg`` in place (the transformer's: :class:`VoyagerRuntime`)."""
     vae = components.vae
     if cfg.vae_tiling and hasattr(vae, "enable_tiling"):
         vae.enable_tiling()
     if cfg.vae_slicing and hasattr(vae, "enable_slicing"):
         vae.enable_slicing()
-    transformer = components.transformer
-    if cfg.attention_backend:
-        try:
-            transformer.set_attention_backend(cfg.attention_backend)
-        except (ValueError, ImportError, RuntimeError) as exc:
-            raise InputError(f"voyager.attention_backend: {cfg.attention_backend!r} is not usable here ({exc})") from None
-    if cfg.compile:
-        transformer.compile_repeated_blocks(fullgraph=True)
+
+
+def load_runtime(cfg: VoyagerConfig, device: torch.device, latent_size: Optional[tuple[int, int, int]] = None,
+                 cfg_batched: bool = True) -> tuple[VoyagerComponents, "VoyagerRuntime"]:
+    """Check the memory estimate (when the clip size is known), load, and wrap in a :class:`VoyagerRuntime`.
+
+    ``latent_size = (T_lat, h, w)`` of the composite latent; the check then runs before any weight is
+    read (from config.json on the ``meta`` device), otherwise at the first denoising call.
+    """
+    from voyager_pipe.models.memory import VoyagerRuntime, check_fits, check_settings, estimate_memory, meta_transformer
+
+    check_settings(cfg)
+    if latent_size is not None and cfg.memory_check and device.type == "cuda" and cfg.model_dir:
+        meta = meta_transformer(cfg.model_dir, cfg.transformer_subfolder)
+
+        def estimate_for(candidate: VoyagerConfig):
+            return estimate_memory(meta, None, candidate, latent_size, cfg_batched=cfg_batched)
+
+        check_fits(estimate_for(cfg), device, cfg, estimate_for)
+    components = load_components(cfg, device)
+    configure_components(components, cfg)
+    return components, VoyagerRuntime(components.transformer, components.vae, device, cfg)

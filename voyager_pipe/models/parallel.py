@@ -36,6 +36,7 @@ from voyager_pipe.errors import InputError
 #: Names of the transformer hooks registered here (diffusers HookRegistry).
 _BATCH_HOOK = "voyager_pipe_batch_parallel"
 _MASK_HOOK = "voyager_pipe_gather_refiner_mask"
+_TOKEN_CHECK_HOOK = "voyager_pipe_token_count_check"
 
 
 def voyager_cp_plan(transformer: torch.nn.Module) -> dict:
@@ -120,6 +121,9 @@ def _enable_context_parallel(transformer: torch.nn.Module, mesh, ulysses: int) -
             return resolved
 
         transformer._resolve_parallel_config = resolve_on_cpu
+    for name, what in (("x_embedder", "video tokens"), ("condition_embedder", "context-branch tokens")):
+        if hasattr(transformer, name):  # registered first: checked before the split hooks run
+            _register(getattr(transformer, name), _TOKEN_CHECK_HOOK, _TokenCountCheck(what, ulysses))
     transformer.enable_parallelism(config=cp_config, cp_plan=voyager_cp_plan(transformer))
     _register(transformer.context_embedder, _MASK_HOOK, _GatherArgumentHook("attention_mask", dim=1, mesh=cp_mesh(transformer)))
 
@@ -179,7 +183,6 @@ class _BatchParallelHook(ModelHook):
         hidden = values["hidden_states"].contiguous()  # [B, C, F, H, W]
         dist.broadcast(hidden, src=0)
         values["hidden_states"] = hidden
-        self._check_tokens(module, hidden)
         if self.cp_degree > 1:
             values["encoder_hidden_states"], values["encoder_attention_mask"] = _pad_text(
                 values["encoder_hidden_states"], values["encoder_attention_mask"], self.cp_degree)
@@ -207,20 +210,22 @@ class _BatchParallelHook(ModelHook):
         output.sample = gather(output.sample)
         return output
 
-    def _check_tokens(self, module, hidden: torch.Tensor) -> None:
-        if self.cp_degree == 1:
-            return
-        p, p_t = module.config.patch_size, module.config.patch_size_t
-        frames, height, width = hidden.shape[2] // p_t, hidden.shape[3] // p, hidden.shape[4] // p
-        counts = {"video tokens": frames * height * width}
-        if hasattr(module, "condition_embedder"):
-            from voyager_pipe.models.transformer import condition_rows
 
-            counts["context-branch tokens"] = frames * (condition_rows(hidden.shape[3]) // p) * width
-        for what, count in counts.items():
-            if count % self.cp_degree:
-                raise InputError(f"parallel.ulysses_degree: {self.cp_degree} does not divide the {count} {what} of this clip "
-                                 f"({frames} latent frames x {height} x {width}); change the degree, the size or generate.clip_len")
+class _TokenCountCheck(ModelHook):
+    """Before a patch embedding whose output the plan splits: its token count must divide by the degree."""
+
+    def __init__(self, what: str, degree: int) -> None:
+        super().__init__()
+        self.what, self.degree = what, degree
+
+    def pre_forward(self, module, latents: torch.Tensor, *args, **kwargs):
+        p_t, p, _ = module.proj.kernel_size  # [B, C, F, H, W] -> (F / p_t) x (H / p) x (W / p) tokens
+        frames, height, width = latents.shape[2] // p_t, latents.shape[3] // p, latents.shape[4] // p
+        if (frames * height * width) % self.degree:
+            raise InputError(f"parallel.ulysses_degree: {self.degree} does not divide the {frames * height * width} {self.what} "
+                             f"of this clip ({frames} latent frames x {height} x {width}); change the degree, the size or "
+                             "generate.clip_len")
+        return (latents, *args), kwargs
 
 
 def _pad_text(tokens: torch.Tensor, mask: torch.Tensor, multiple: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -47,7 +47,15 @@ from diffusers.models.transformers.transformer_hunyuan_video import (
 
 from voyager_pipe.models.parallel import align_to_last_tokens
 
-__all__ = ["FP32_MODULES", "VoyagerTransformer3DModel", "condition_rows", "is_fp32_parameter", "text_attention_mask"]
+__all__ = [
+    "FP32_MODULES",
+    "VoyagerSingleTransformerBlock",
+    "VoyagerTransformer3DModel",
+    "VoyagerTransformerBlock",
+    "condition_rows",
+    "is_fp32_parameter",
+    "text_attention_mask",
+]
 
 #: Module paths kept in float32 in a bf16/fp16 model, as in the released model (its ``final_layer.linear``,
 #: ``zero_linear1/2``). Exact top-level paths: the single blocks' ``proj_out`` is NOT one, and the final
@@ -90,6 +98,53 @@ def text_attention_mask(num_visual_tokens: int, encoder_attention_mask: torch.Te
     return mask[:, None, None, :]  # [B, 1, 1, N+L]
 
 
+class VoyagerTransformerBlock(HunyuanVideoTransformerBlock):
+    """Double-stream block that adds the context branch's residual to its image tokens itself.
+
+    Inside the block (not after it in the model's loop) so that diffusers' block-skipping caches
+    (first-block cache, MagCache) skip or replay the residual together with the block.
+    """
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,  # [B, N, D]
+        encoder_hidden_states: torch.Tensor,  # [B, L, D]
+        temb: torch.Tensor,  # [B, D]
+        attention_mask: torch.Tensor | None = None,
+        image_rotary_emb: tuple[torch.Tensor, torch.Tensor] | None = None,
+        context_residual: torch.Tensor | None = None,  # [B, N, D]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        hidden_states, encoder_hidden_states = super().forward(
+            hidden_states, encoder_hidden_states, temb, attention_mask, image_rotary_emb
+        )  # [B, N, D], [B, L, D]
+        if context_residual is not None:
+            hidden_states = hidden_states + context_residual
+        return hidden_states, encoder_hidden_states
+
+
+class VoyagerSingleTransformerBlock(HunyuanVideoSingleTransformerBlock):
+    """Single-stream block that adds the context branch's residuals (image and text tokens) itself."""
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,  # [B, N, D]
+        encoder_hidden_states: torch.Tensor,  # [B, L, D]
+        temb: torch.Tensor,  # [B, D]
+        attention_mask: torch.Tensor | None = None,
+        image_rotary_emb: tuple[torch.Tensor, torch.Tensor] | None = None,
+        context_residual: torch.Tensor | None = None,  # [B, N, D]
+        context_text_residual: torch.Tensor | None = None,  # [B, L, D]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        hidden_states, encoder_hidden_states = super().forward(
+            hidden_states, encoder_hidden_states, temb, attention_mask, image_rotary_emb
+        )  # [B, N, D], [B, L, D]
+        if context_residual is not None:
+            hidden_states = hidden_states + context_residual
+        if context_text_residual is not None:
+            encoder_hidden_states = encoder_hidden_states + context_text_residual
+        return hidden_states, encoder_hidden_states
+
+
 class VoyagerTransformer3DModel(HunyuanVideoTransformer3DModel):
     r"""HunyuanVideo transformer with Voyager's defaults (50 input channels) and optional context branch.
 
@@ -100,7 +155,10 @@ class VoyagerTransformer3DModel(HunyuanVideoTransformer3DModel):
     """
 
     _skip_layerwise_casting_patterns = ["x_embedder", "condition_embedder", "context_embedder", "norm"]
-    _no_split_modules = HunyuanVideoTransformer3DModel._no_split_modules
+    _no_split_modules = HunyuanVideoTransformer3DModel._no_split_modules + [
+        "VoyagerTransformerBlock", "VoyagerSingleTransformerBlock"]
+    _repeated_blocks = HunyuanVideoTransformer3DModel._repeated_blocks + [
+        "VoyagerTransformerBlock", "VoyagerSingleTransformerBlock"]
 
     @register_to_config
     def __init__(
@@ -147,6 +205,15 @@ class VoyagerTransformer3DModel(HunyuanVideoTransformer3DModel):
         )
         inner_dim = num_attention_heads * attention_head_dim
         if use_context_block:
+            # the main blocks add the context residuals themselves (same parameters as diffusers' blocks)
+            self.transformer_blocks = nn.ModuleList([
+                VoyagerTransformerBlock(num_attention_heads, attention_head_dim, mlp_ratio=mlp_ratio, qk_norm=qk_norm)
+                for _ in range(num_layers)
+            ])
+            self.single_transformer_blocks = nn.ModuleList([
+                VoyagerSingleTransformerBlock(num_attention_heads, attention_head_dim, mlp_ratio=mlp_ratio, qk_norm=qk_norm)
+                for _ in range(num_single_layers)
+            ])
             self.condition_embedder = HunyuanVideoPatchEmbed((patch_size_t, patch_size, patch_size), in_channels, inner_dim)
             self.context_block = HunyuanVideoTransformerBlock(
                 num_attention_heads, attention_head_dim, mlp_ratio=mlp_ratio, qk_norm=qk_norm
@@ -235,29 +302,24 @@ class VoyagerTransformer3DModel(HunyuanVideoTransformer3DModel):
         num_tokens = hidden_states.shape[1]
         attention_mask = text_attention_mask(num_tokens, encoder_attention_mask)  # [B, 1, 1, N+L]
 
-        # 3. Context branch (computed once, added after every main block)
-        residuals = None
-        if self.config.use_context_block:
-            residuals = self._context_residuals(latents, encoder_hidden_states, temb, encoder_attention_mask)
-            double_residual, single_visual, single_text = residuals
-            # the condition sits on the LAST image tokens (context parallel: this rank's part of them)
-            double_residual = align_to_last_tokens(double_residual, num_tokens, self)  # [B, N, D]
-            single_visual = align_to_last_tokens(single_visual, num_tokens, self)  # [B, N, D]
+        # 3. Context branch (computed once, added by every main block)
+        double_residual, single_visual, single_text = self._context_residuals(
+            latents, encoder_hidden_states, temb, encoder_attention_mask)
+        # the condition sits on the LAST image tokens (context parallel: this rank's part of them)
+        double_residual = align_to_last_tokens(double_residual, num_tokens, self)  # [B, N, D]
+        single_visual = align_to_last_tokens(single_visual, num_tokens, self)  # [B, N, D]
 
-        # 4. Dual-stream then single-stream blocks (the reference adds the context residuals after each)
+        # 4. Dual-stream then single-stream blocks (the reference adds the context residuals after each;
+        #    the Voyager blocks add them inside, so block-skipping caches treat them as part of the block)
         for block in self.transformer_blocks:
             hidden_states, encoder_hidden_states = self._run_block(
-                block, hidden_states, encoder_hidden_states, temb, attention_mask, image_rotary_emb
+                block, hidden_states, encoder_hidden_states, temb, attention_mask, image_rotary_emb, double_residual
             )  # [B, N, D], [B, L, D]
-            if residuals is not None:
-                hidden_states = hidden_states + double_residual
         for block in self.single_transformer_blocks:
             hidden_states, encoder_hidden_states = self._run_block(
-                block, hidden_states, encoder_hidden_states, temb, attention_mask, image_rotary_emb
+                block, hidden_states, encoder_hidden_states, temb, attention_mask, image_rotary_emb,
+                single_visual, single_text,
             )  # [B, N, D], [B, L, D]
-            if residuals is not None:
-                hidden_states = hidden_states + single_visual
-                encoder_hidden_states = encoder_hidden_states + single_text
 
         # 5. Output projection and unpatchify
         hidden_states = self.norm_out(hidden_states, temb)  # [B, N, D]

@@ -76,3 +76,35 @@ def save_official_vae(ckpt_dir: str | Path, state_dict: dict[str, torch.Tensor],
     torch.save(state_dict, path)
     (Path(ckpt_dir) / VAE_CONFIG_FILE).write_text(json.dumps(config, indent=2))
     return path
+
+
+#: A tiny transformer in the official layout (head dim 24: the converter knows its RoPE split (4, 10, 10)).
+def tiny_official_shape(use_context_block: bool = True):
+    from voyager_pipe.models.official_layout import OfficialTransformerShape
+
+    return OfficialTransformerShape(hidden_size=48, heads_num=2, double_blocks=1, single_blocks=1, refiner_blocks=1,
+                                    text_states_dim=24, text_states_dim_2=8, use_context_block=use_context_block)
+
+
+#: The official VAE config.json of a tiny AutoencoderKLCausal3D, with the released tile sizes (256 px, 64 frames).
+TINY_VAE_OFFICIAL_CONFIG = {
+    "_class_name": "AutoencoderKLCausal3D", "act_fn": "silu", "block_out_channels": [8, 8, 8, 8],
+    "down_block_types": ["DownEncoderBlockCausal3D"] * 4, "up_block_types": ["UpDecoderBlockCausal3D"] * 4,
+    "in_channels": 3, "out_channels": 3, "latent_channels": 16, "layers_per_block": 1, "norm_num_groups": 4,
+    "scaling_factor": 0.476986, "time_compression_ratio": 4, "mid_block_add_attention": True,
+    "sample_size": 256, "sample_tsize": 64,
+}
+
+
+def save_tiny_release(root: str | Path, seed: int = 1, use_context_block: bool = True) -> dict[str, torch.Tensor]:
+    """A tiny random release in the official layout under ``root`` (transformer + VAE); returns the transformer state."""
+    from diffusers import AutoencoderKLHunyuanVideo
+
+    from voyager_pipe.models.official_layout import official_transformer_shapes
+
+    state = random_official_state_dict(official_transformer_shapes(tiny_official_shape(use_context_block)), seed=seed)
+    save_official_transformer(root, state, context=use_context_block)
+    torch.manual_seed(seed + 1)
+    vae = AutoencoderKLHunyuanVideo(block_out_channels=(8, 8, 8, 8), layers_per_block=1, norm_num_groups=4)
+    save_official_vae(root, vae.state_dict(), TINY_VAE_OFFICIAL_CONFIG)
+    return state

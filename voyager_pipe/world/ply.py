@@ -54,7 +54,7 @@ def _colors_to_uint8(rgb: np.ndarray) -> np.ndarray:
     if rgb.dtype == np.uint8:
         return rgb
     if not np.issubdtype(rgb.dtype, np.floating):
-        raise InputError(f"rgb: expected float colours in [0, 1] or uint8, got dtype {rgb.dtype}")
+        raise ValueError(f"rgb: expected float colours in [0, 1] or uint8, got dtype {rgb.dtype}")
     return np.round(np.clip(rgb, 0.0, 1.0) * 255.0).astype(np.uint8)  # [P, 3]
 
 
@@ -75,16 +75,16 @@ def write_ply(path, xyz, rgb, normals=None, extra: dict | None = None) -> Path:
     xyz = _as_numpy(xyz)
     rgb = _as_numpy(rgb)
     if xyz.ndim != 2 or xyz.shape[1] != 3:
-        raise InputError(f"xyz: expected shape [P, 3], got {list(xyz.shape)}")
+        raise ValueError(f"xyz: expected shape [P, 3], got {list(xyz.shape)}")
     count = xyz.shape[0]
     if rgb.shape != (count, 3):
-        raise InputError(f"rgb: expected shape [{count}, 3] to match xyz, got {list(rgb.shape)}")
+        raise ValueError(f"rgb: expected shape [{count}, 3] to match xyz, got {list(rgb.shape)}")
     fields: list[tuple[str, str]] = [("x", "<f4"), ("y", "<f4"), ("z", "<f4")]
     columns: dict[str, np.ndarray] = {"x": xyz[:, 0], "y": xyz[:, 1], "z": xyz[:, 2]}
     if normals is not None:
         normals = _as_numpy(normals)
         if normals.shape != (count, 3):
-            raise InputError(f"normals: expected shape [{count}, 3] to match xyz, got {list(normals.shape)}")
+            raise ValueError(f"normals: expected shape [{count}, 3] to match xyz, got {list(normals.shape)}")
         fields += [("nx", "<f4"), ("ny", "<f4"), ("nz", "<f4")]
         columns.update(nx=normals[:, 0], ny=normals[:, 1], nz=normals[:, 2])
     rgb8 = _colors_to_uint8(rgb)  # [P, 3]
@@ -93,9 +93,9 @@ def write_ply(path, xyz, rgb, normals=None, extra: dict | None = None) -> Path:
     for name, values in (extra or {}).items():
         values = _as_numpy(values)
         if values.shape != (count,):
-            raise InputError(f"extra[{name!r}]: expected shape [{count}], got {list(values.shape)}")
+            raise ValueError(f"extra[{name!r}]: expected shape [{count}], got {list(values.shape)}")
         if name in columns or not name.isidentifier():
-            raise InputError(f"extra[{name!r}]: name clashes with a standard property or is not a plain identifier")
+            raise ValueError(f"extra[{name!r}]: name clashes with a standard property or is not a plain identifier")
         if values.dtype == np.bool_:
             values = values.astype(np.uint8)
         elif values.dtype.kind in "iu" and values.dtype.itemsize == 8:
@@ -104,7 +104,7 @@ def write_ply(path, xyz, rgb, normals=None, extra: dict | None = None) -> Path:
             values = values.astype(np.float32)
         code = values.dtype.str.lstrip("<>=|")
         if code not in _NUMPY_TO_PLY:
-            raise InputError(f"extra[{name!r}]: dtype {values.dtype} cannot be stored in a PLY")
+            raise ValueError(f"extra[{name!r}]: dtype {values.dtype} cannot be stored in a PLY")
         fields.append((name, "<" + code))
         columns[name] = values
 

@@ -1,10 +1,10 @@
 """The benchmark suite: ``gen`` + ``eval`` over fixed synthetic scenes x trajectories, one table.
 
 Each case makes (or reuses) a synthetic scene folder with exact ground truth
-(:mod:`voyager_pipe.scenes`), runs ``voyager-pipe gen --image IMG --traj TRAJ --depth D --out DIR``
-in a subprocess (the CLI contract, so any backend / ``--set`` can be compared), evaluates
-the output against the ground truth (:func:`evaluate_folders`) and reads ``run.json`` for timing
-and the world-cache size. Results: a printed table, ``bench.json`` and ``bench.csv`` in the work folder.
+(:mod:`voyager_pipe.scenes`), runs the ``gen`` pipeline on it in this process
+(:class:`~voyager_pipe.pipeline.WorldPipeline` with the one resolved config of the ``bench``
+command, so any backend / ``--set`` can be compared), evaluates the output against the ground
+truth (:func:`evaluate_folders`) and reads ``run.json`` for timing and the world-cache size. Results: a printed table, ``bench.json`` and ``bench.csv`` in the work folder.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import csv
 import io
 import json
 import math
-import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -73,26 +72,18 @@ def ensure_scene(case: BenchCase, folder: Path, width: int, height: int, supersa
             return folder
     scene = make_scene(case.kind, case.seed)
     cams = scene_trajectory(scene, case.trajectory, case.frames, width, height)
-    if folder.exists():
-        import shutil
-
-        shutil.rmtree(folder)
     return write_scene_folder(folder, scene, cams, supersample=supersample, extra={"trajectory": case.trajectory})
 
 
-def cli_gen_runner(extra_args: list[str] | tuple[str, ...] = ()) -> GenRunner:
-    """Run ``python -m voyager_pipe gen`` for a scene folder (stdout/stderr kept in ``<out>.log``)."""
+def pipeline_gen_runner(config) -> GenRunner:
+    """Run the ``gen`` pipeline with ``config`` (a resolved PipelineConfig) on a scene folder."""
+    from voyager_pipe.pipeline import WorldPipeline
+
+    pipeline = WorldPipeline(config)
 
     def run(scene_dir: Path, out_dir: Path) -> None:
-        cmd = [sys.executable, "-m", "voyager_pipe", "gen", "--image", str(scene_dir / "image.png"),
-               "--traj", str(scene_dir / "cameras.json"), "--depth", str(scene_dir / "depth.npy"),
-               "--out", str(out_dir), "--overwrite", "--no-progress", *extra_args]
-        log = out_dir.with_suffix(".log")
-        with log.open("w") as fh:
-            proc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT)
-        if proc.returncode != 0:
-            tail = log.read_text().strip().splitlines()[-1:] or ["(no output)"]
-            raise RuntimeError(f"gen failed (exit {proc.returncode}) for {scene_dir}: {tail[0]} (log: {log})")
+        pipeline(scene_dir / "image.png", scene_dir / "cameras.json", out_dir, depth=scene_dir / "depth.npy",
+                 overwrite=True)
 
     return run
 
@@ -161,7 +152,10 @@ def run_suite(cases: tuple[BenchCase, ...] | list[BenchCase], work_dir: str | Pa
     stream = stream or sys.stdout
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
-    runner = runner or cli_gen_runner()
+    if runner is None:
+        from voyager_pipe.config import load_config
+
+        runner = pipeline_gen_runner(load_config(values={"generate.progress": False}))
     rows = []
     for case in tqdm(list(cases), desc="benchmark", unit="case"):  # a handful of cases
         try:
