@@ -291,3 +291,13 @@ def test_24gb_config_fits_its_card():
         model = VoyagerTransformer3DModel(use_context_block=True)
     latent = ((cfg.generate.clip_len - 1) // 4 + 1, (2 * cfg.voyager.height + 16) // 8, cfg.voyager.width // 8)
     assert estimate_memory(model, None, cfg.voyager, latent).peak < 22e9  # headroom for the CUDA context
+
+
+def test_memory_report_carries_settings_and_estimate_for_run_json():
+    runtime = VoyagerRuntime(_transformer(), torch.nn.Identity(), "cpu", VoyagerConfig(weights="fp8", cache="first_block"))
+    assert "estimate_gb" not in runtime.memory_report()  # no clip seen yet
+    _sample(runtime, steps=1)
+    report = runtime.memory_report()
+    assert report["settings"]["weights"] == "fp8" and report["settings"]["cache"] == "first_block"
+    assert report["estimate_gb"] > 0 and report["estimate_parts_gb"]["activations"] > 0
+    assert report["measured_peak_gb"] is None and "not measured on cpu" in report["measured"]
