@@ -242,7 +242,7 @@ class ExploreSession:
         videos, run.json) plus ``explore/`` to continue with ``explore --resume``."""
         from voyager_pipe.camera.trajectory_io import write_trajectory
         from voyager_pipe.config import dump_config
-        from voyager_pipe.generate.outputs import write_videos
+        from voyager_pipe.io.video import write_videos
         from voyager_pipe.io.atomic import atomic_write_text, output_dir
         from voyager_pipe.io.frames import write_frames
 
