@@ -29,6 +29,7 @@ from typing import Any, Literal, Mapping, get_args, get_origin
 import yaml
 
 from voyager_pipe.depth.config import DepthConfig
+from voyager_pipe.distributed import ParallelConfig
 from voyager_pipe.errors import InputError
 from voyager_pipe.generate.config import GenerateConfig, WarpConfig
 from voyager_pipe.metrics.config import EvalConfig
@@ -60,6 +61,7 @@ class PipelineConfig:
     warp: WarpConfig = field(default_factory=WarpConfig)
     voyager: VoyagerConfig = field(default_factory=VoyagerConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    parallel: ParallelConfig = field(default_factory=ParallelConfig)
 
 
 @dataclass
