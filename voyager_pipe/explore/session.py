@@ -62,6 +62,7 @@ class SegmentResult:
     new_from: int  # frames [new_from, stop) are the segment's new cameras
     added_points: int
     seconds: float
+    timings: dict = field(default_factory=dict)  # seconds per scheduler stage (render, generator, cache_update)
 
 
 @dataclass
@@ -207,7 +208,8 @@ class ExploreSession:
         self.carry_depth = result.depth[-overlap:].clone()
         self.actions.append(action)
         return SegmentResult(action=action, start=start, stop=stop, new_from=end - stride,
-                             added_points=len(self.cache) - points_before, seconds=time.perf_counter() - t0)
+                             added_points=len(self.cache) - points_before, seconds=time.perf_counter() - t0,
+                             timings=dict(scheduler.timings))
 
     def run(self, actions: list[str], on_segment=None) -> list[SegmentResult]:
         results = []
