@@ -185,3 +185,43 @@ def test_depth_fill_prefers_the_farther_side():
     big = torch.zeros(1, 1, 40, 40)
     big[0, 0, 0, 0] = 2.0  # a hole far wider than the local passes: the pyramid fills it
     assert bool((fill_depth_background(big, big > 0) == 2.0).all())
+
+
+def test_depth_fill_continues_the_background_plane_not_the_foreground():
+    from voyager_pipe.generate.fill import fill_depth_background
+
+    v, u = torch.meshgrid(torch.arange(32.0), torch.arange(48.0), indexing="ij")
+    plane = 1.0 / (0.2 + 0.004 * u + 0.002 * v)  # an oblique plane: inverse depth affine in the image
+    depth = plane.clone()[None, None]  # [1, 1, 32, 48]
+    depth[..., 10:20, 12:18] = 1.0  # a foreground box in front of it
+    known = torch.ones_like(depth, dtype=torch.bool)
+    known[..., 8:22, 18:30] = False  # the disocclusion right of the box
+    known[..., :, 40:] = False  # new content at the image border
+    filled = fill_depth_background(depth, known)
+    hole = ~known
+    rel = ((filled - plane) / plane).abs()[hole]
+    assert float(rel.max()) < 1e-3  # the plane behind, continued exactly; never the box's depth 1.0
+    assert torch.equal(filled[known], depth[known])
+
+
+def test_background_colour_fill_has_no_streaks_and_takes_the_background():
+    from voyager_pipe.generate.fill import fill_rgb_background, inpaint_rgb
+
+    gen = torch.Generator().manual_seed(0)
+    rgb = torch.rand(1, 3, 40, 40, generator=gen) * 0.2 + 0.4  # textured background, mean 0.5
+    depth = torch.full((1, 1, 40, 40), 5.0)
+    rgb[..., :, :10] = torch.tensor([1.0, 0.0, 0.0])[:, None, None]  # a red foreground on the left
+    depth[..., :, :10] = 1.0
+    rgb[..., 5, 10] = torch.tensor([0.0, 0.0, 1.0])  # one odd pixel on the hole's edge: a streak seed for Telea
+    known = torch.ones_like(depth, dtype=torch.bool)
+    known[..., :, 10:22] = False  # disocclusion next to the foreground
+    ours = fill_rgb_background(rgb, depth, known)
+    assert torch.equal(ours[known.expand_as(ours)], rgb[known.expand_as(rgb)])
+    hole = ours[..., 10:22]
+    assert float(hole[:, 0].mean()) < 0.6  # background colours, not the red foreground
+    assert float((hole - 0.5).abs().max()) < 0.2
+    # no streaks: rows of the filled region do not copy single boundary pixels across the hole
+    telea = inpaint_rgb(rgb, ~known, 3, "telea")
+    ours_rows = hole.mean(dim=-1).std(dim=-1).mean()
+    telea_rows = telea[..., 10:22].mean(dim=-1).std(dim=-1).mean()
+    assert float(ours_rows) < float(telea_rows)

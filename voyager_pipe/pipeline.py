@@ -127,7 +127,8 @@ class WorldPipeline:
 
         # 3. world cache from the image, taken by trajectory camera 0 (depthless pixels: far layer)
         state = None
-        cache = WorldCache(cfg.cache, renderer=get_renderer(cfg.render, device=self.device), device=self.device)
+        cache = WorldCache(cfg.cache, renderer=get_renderer(cfg.render, device=self.device), device=self.device,
+                           seed=cfg.seed)
         loaded = None
         if resume:
             state, loaded = self._load_state(partial / STATE_DIR, cache, len(cameras))

@@ -40,5 +40,6 @@ class GenerateConfig:
 class WarpConfig:
     """Settings of the weight-free ``warp`` backend (read only by :mod:`voyager_pipe.generate.warp`)."""
 
-    inpaint_radius: int = option(3, "OpenCV inpainting radius in pixels", min=0, max=64)
-    inpaint_method: Literal["telea", "ns"] = option("telea", "OpenCV inpainting method")
+    inpaint_method: Literal["background", "telea", "ns"] = option(
+        "background", "colour fill of holes: background (streak-free push-pull from the background side), telea / ns (OpenCV inpainting)")
+    inpaint_radius: int = option(3, "OpenCV inpainting radius in pixels (telea / ns)", min=0, max=64)

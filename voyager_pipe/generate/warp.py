@@ -3,8 +3,9 @@
 Pixel space: the "latents" of a clip are its frames ``[T, 4, H, W]`` = RGB (3 channels,
 [0, 1]) and z-depth (1 channel), so ``encode``/``decode`` are (de)concatenations and
 ``temporal_compression = 1``. Its clean estimate ``x0_hat`` of a clip is the rendered world
-cache with RGB holes filled by OpenCV inpainting and depth holes filled background-biased
-(:mod:`voyager_pipe.generate.fill`). ``denoise`` follows the flow-matching path towards that
+cache (rendered with :data:`~voyager_pipe.render.condition.PREVIEW_CONDITION`: gaps closed,
+depth-tested bilinear splatting, the far sky layer) with its holes filled from the background
+side (:mod:`voyager_pipe.generate.fill`: planar depth continuation, push-pull colours). ``denoise`` follows the flow-matching path towards that
 estimate with the oracle velocity ``v = (x - x0_hat) / sigma``. Every Euler step of that
 velocity maps ``x`` to ``x0_hat + (sigma_next / sigma) (x - x0_hat)``, so the whole integration
 has the closed form ``x0_hat + (sigma_to / sigma_from) (x - x0_hat)`` for any step count and
@@ -20,7 +21,7 @@ import torch
 
 from voyager_pipe.generate.base import ClipCondition, PreparedClip, StepCallback
 from voyager_pipe.generate.config import WarpConfig
-from voyager_pipe.generate.fill import fill_depth_background, inpaint_rgb
+from voyager_pipe.generate.fill import fill_depth_background, fill_rgb_background, inpaint_rgb
 from voyager_pipe.render.condition import PREVIEW_CONDITION
 
 
@@ -39,7 +40,7 @@ class WarpGenerator:
     supports_per_frame_sigma = True
     condition_render = PREVIEW_CONDITION  # gaps closed, depth-tested bilinear splatting, far layer
 
-    def __init__(self, inpaint_radius: int = 3, inpaint_method: str = "telea", device=None,
+    def __init__(self, inpaint_radius: int = 3, inpaint_method: str = "background", device=None,
                  dtype: torch.dtype = torch.float32):
         self.inpaint_radius = int(inpaint_radius)
         self.inpaint_method = inpaint_method
@@ -90,9 +91,12 @@ class WarpGenerator:
     # ------------------------------------------------------------------ estimate
     def clean_estimate(self, condition: ClipCondition) -> torch.Tensor:
         """``x0_hat [T, 4, H, W]``: the rendered condition with holes filled."""
-        holes = ~condition.mask | (condition.depth <= 0)  # [T, 1, H, W]
-        rgb = inpaint_rgb(condition.rgb.float().cpu(), holes.cpu(), self.inpaint_radius, self.inpaint_method)  # [T, 3, H, W]
+        known = condition.mask & (condition.depth > 0)  # [T, 1, H, W]
         ref_valid = condition.reference_depth > 0  # [1, H, W]
         fallback = float(condition.reference_depth[ref_valid].median()) if bool(ref_valid.any()) else None
-        depth = fill_depth_background(condition.depth.float(), ~holes, fallback=fallback)  # [T, 1, H, W]
+        depth = fill_depth_background(condition.depth.float(), known, fallback=fallback)  # [T, 1, H, W]
+        if self.inpaint_method == "background":
+            rgb = fill_rgb_background(condition.rgb.float(), condition.depth.float(), known, depth)  # [T, 3, H, W]
+        else:
+            rgb = inpaint_rgb(condition.rgb.float().cpu(), ~known.cpu(), self.inpaint_radius, self.inpaint_method)
         return torch.cat([rgb.to(depth.device), depth], dim=1).to(self.device, self.dtype)  # [T, 4, H, W]

@@ -45,7 +45,7 @@ from typing import Callable, Iterable, Literal
 
 import torch
 
-from voyager_pipe.device import DTYPES
+from voyager_pipe.device import DTYPES, resolve_dtype
 from voyager_pipe.errors import InputError
 from voyager_pipe.io.atomic import atomic_write_text, output_dir
 from voyager_pipe.models.converted import FORMAT_NAME, FORMAT_VERSION, MODEL_INDEX, vae_tiling_from_official
@@ -57,7 +57,6 @@ from voyager_pipe.models.official_layout import (
 )
 
 __all__ = [
-    "DTYPES",
     "ConversionReport",
     "convert_checkpoint",
     "convert_transformer_state_dict",
@@ -429,14 +428,9 @@ class ConversionReport:
 
 
 def _resolve_dtype(dtype: str | torch.dtype) -> tuple[str, torch.dtype]:
-    if isinstance(dtype, torch.dtype):
-        names = {v: k for k, v in DTYPES.items()}
-        if dtype not in names:
-            raise InputError(f"dtype: {dtype} is not one of {sorted(DTYPES)}")
-        return names[dtype], dtype
-    if dtype not in DTYPES:
-        raise InputError(f"dtype: {dtype!r} is not one of {sorted(DTYPES)}")
-    return dtype, DTYPES[dtype]
+    """``(name, torch dtype)`` of ``--dtype``."""
+    torch_dtype = resolve_dtype(dtype, "--dtype")
+    return {v: k for k, v in DTYPES.items()}[torch_dtype], torch_dtype
 
 
 def convert_checkpoint(
