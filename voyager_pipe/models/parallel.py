@@ -180,8 +180,9 @@ class _BatchParallelHook(ModelHook):
 
         bound = self.signature.bind(module, *args, **kwargs)
         values = bound.arguments
-        hidden = values["hidden_states"].contiguous()  # [B, C, F, H, W]
-        dist.broadcast(hidden, src=0)
+        hidden = values["hidden_states"]  # [B, C, F, H, W]
+        hidden = hidden.contiguous() if dist.get_rank() == 0 else hidden.clone(memory_format=torch.contiguous_format)
+        dist.broadcast(hidden, src=0)  # received into a copy: the caller's tensor is left alone
         values["hidden_states"] = hidden
         if self.cp_degree > 1:
             values["encoder_hidden_states"], values["encoder_attention_mask"] = _pad_text(
