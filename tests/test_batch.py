@@ -143,6 +143,17 @@ def test_batch_isolates_a_bad_job_matches_gen_and_skips_finished(ray_local, inpu
     assert (out / "one" / "world.ply").stat().st_mtime_ns == stamp
 
 
+def _wait_until_gone(lock: Path, seconds: float = 60) -> None:
+    """Wait until the process named in an output lock file has exited (or the lock is gone)."""
+    deadline = time.monotonic() + seconds
+    while lock.is_file() and time.monotonic() < deadline:
+        try:
+            os.kill(int(lock.read_text().split()[0]), 0)
+        except (ProcessLookupError, ValueError, IndexError, FileNotFoundError):
+            return
+        time.sleep(0.05)
+
+
 def test_killed_batch_resumes_to_identical_outputs(ray_local, inputs, tmp_path):
     manifest = _write_manifest(inputs / "m.jsonl", [_job("long", 4, traj="traj_forward.json"), _job("short", 5)])
     out = tmp_path / "batch"
@@ -155,6 +166,7 @@ def test_killed_batch_resumes_to_identical_outputs(ray_local, inputs, tmp_path):
         time.sleep(0.01)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+    _wait_until_gone(out / "long.lock")  # the Ray worker dies a moment after its raylet (until then it holds the lock)
     assert can_resume(out / "long") and not (out / "long").exists(), "the batch was not killed mid-way"
 
     assert main(["batch", str(manifest), "--out", str(out), "--no-progress"]) == 0

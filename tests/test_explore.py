@@ -141,9 +141,10 @@ def test_two_sessions_with_resume_equal_one_session(scene_image, tmp_path):
 
 
 def _state(session):
-    return {"cache": {k: (v.clone() if isinstance(v, torch.Tensor) else v) for k, v in session.cache.state_dict().items()
-                      if not isinstance(v, list)},
-            "history": list(session.cache.history), "w2c": session.w2c.clone(),
+    cache = session.cache
+    return {"cache": {f"{name}.{k}": v.clone() for name, store in (("geometry", cache.geometry), ("background", cache.background))
+                      for k, v in store.rows().items()},
+            "history": cache.meta(), "w2c": session.w2c.clone(),
             "rgb": [t.clone() for t in session.rgb], "depth": [t.clone() for t in session.depth],
             "rng": session.rng.get_state().clone(), "actions": list(session.actions),
             "carry": None if session.carry_rgb is None else session.carry_rgb.clone()}
@@ -152,7 +153,7 @@ def _state(session):
 def _assert_same(a, b):
     for key, value in a["cache"].items():
         other = b["cache"][key]
-        assert torch.equal(value, other) if isinstance(value, torch.Tensor) else value == other, key
+        assert torch.equal(value, other), key
     assert a["history"] == b["history"] and a["actions"] == b["actions"]
     assert torch.equal(a["w2c"], b["w2c"]) and torch.equal(a["rng"], b["rng"])
     assert all(torch.equal(x, y) for x, y in zip(a["rgb"], b["rgb"])) and len(a["rgb"]) == len(b["rgb"])
@@ -165,7 +166,7 @@ def test_undo_restores_cache_and_trajectory_exactly(scene_image):
     session.run(["forward", "turn_left"])
     before = _state(session)
     session.step("right")
-    assert session.num_frames > before["w2c"].shape[0] and len(session.cache) > before["cache"]["points"].shape[0]
+    assert session.num_frames > before["w2c"].shape[0] and len(session.cache) > before["cache"]["geometry.xyz"].shape[0]
     assert session.undo()
     _assert_same(before, _state(session))
     # and the world continues as if the undone action never happened

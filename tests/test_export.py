@@ -354,8 +354,10 @@ def test_refuses_incomplete_and_inconsistent_runs(scene_run, tmp_path, capsys):
               extra={"frame_id": np.full(len(cache["xyz"]), N + 5, np.int32)})
     with pytest.raises(InputError, match="frame_id"):
         export_run(other, "gaussians", tmp_path / "g.ply", QUIET)
-    with pytest.raises(InputError, match="run folder"):
+    with pytest.raises(InputError, match="contains the input"):
         export_run(scene_run["root"], "colmap", scene_run["root"], QUIET, overwrite=True)
+    with pytest.raises(InputError, match="run folder"):
+        export_run(scene_run["root"], "mesh", scene_run["root"], QUIET, overwrite=True)
 
     # the CLI: one line, exit code 2, nothing written
     assert main(["export", str(partial), "--format", "nerfstudio", "--out", str(tmp_path / "ns"), "--no-progress"]) == 2
@@ -384,6 +386,13 @@ def test_cli_writes_each_format_and_refuses_an_existing_out(scene_run, tmp_path,
         assert f"{fmt}:" in capsys.readouterr().out
     assert main(["export", run, "--format", "gaussians", "--out", str(tmp_path / "g.ply")]) == 2
     assert "exists" in capsys.readouterr().err
+    assert main(["export", run, "--format", "colmap", "--out", str(tmp_path / "c")]) == 2
+    assert "exists" in capsys.readouterr().err
+    assert main(["export", run, "--format", "colmap", "--out", str(tmp_path / "c"), "--overwrite", "--no-progress"]) == 0
+    (tmp_path / "mine").mkdir()  # a folder the tool did not write is never replaced
+    (tmp_path / "mine" / "notes.txt").write_text("mine")
+    assert main(["export", run, "--format", "nerfstudio", "--out", str(tmp_path / "mine"), "--overwrite"]) == 2
+    assert "not written by voyager-pipe" in capsys.readouterr().err and (tmp_path / "mine" / "notes.txt").is_file()
     assert main(["export", run, "--format", "gaussians", "--out", str(tmp_path / "g.ply"), "--overwrite",
                  "--opacity", "1.5"]) == 2
     assert "opacity" in capsys.readouterr().err

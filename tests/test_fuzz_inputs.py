@@ -135,6 +135,7 @@ IMAGE_CASES = {
     "tiff_truncated": lambda t: _write(t / "b.tif", b"II*\x00" + b"\x00" * 12),
     "webp_truncated": lambda t: _write(t / "w.webp", b"RIFF\x10\x00\x00\x00WEBPVP8 " + b"\x00" * 8),
     "size_mismatch_depth": lambda t: _png(t / "big.png", _rgb(H * 2, W * 2)),
+    "fifo": lambda t: _fifo(t / "f.png"),
 }
 
 
@@ -209,6 +210,7 @@ DEPTH_CASES = {
     "exr_text": lambda t: _write(t / "t.exr", b"not an exr at all"),
     "unknown_suffix": lambda t: _write(t / "d.txt", b"1 2 3"),
     "png_all_zero": lambda t: _png(t / "z16.png", np.zeros((H, W), np.uint16)),
+    "fifo": lambda t: _fifo(t / "f.npy"),
 }
 
 
@@ -328,6 +330,7 @@ TRAJ_CASES = {
     "re10k_only_url": lambda t: _text(t / "r.txt", "https://x\n"),
     "unknown_text": lambda t: _text(t / "r.txt", "hello\nworld\n"),
     "yaml_file": lambda t: _text(t / "t.yaml", "frames: []\n"),
+    "fifo": lambda t: _fifo(t / "f.json"),
 }
 
 
@@ -395,6 +398,7 @@ PLY_CASES = {
     "list_in_vertex": lambda t: _ply(t, "ply\nformat ascii 1.0\nelement vertex 1\nproperty list uchar int idx\nend_header\n1 1\n"),
     "non_ascii_header": lambda t: _ply(t, "ply\nformat ascii 1.0\nelement vertex 1\nproperty float x\xe9\nend_header\n"),
     "folder": lambda t: _mkdir(t / "dir.ply"),
+    "fifo": lambda t: _fifo(t / "f.ply"),
 }
 
 
@@ -427,7 +431,16 @@ CONFIG_FILE_CASES = {
     "device_meta": lambda t: _yaml(t, "device: meta\n"),
     "device_bogus": lambda t: _yaml(t, "device: tpu9\n"),
     "duplicate_anchor_merge": lambda t: _yaml(t, "render: &a\n  splat_radius: 1\ngenerate: *a\n"),
+    "fifo_not_regular": lambda t: _fifo(t / "c.yaml"),
+    "too_large": lambda t: _write(t / "c.yaml", b"# " + b"x" * (65 << 20)),
 }
+
+
+def _fifo(path: Path) -> Path:
+    import os
+
+    os.mkfifo(path)  # reading it would block forever: a reader must refuse non-regular files
+    return path
 
 
 def _laughs() -> str:
@@ -562,6 +575,12 @@ def _eval_case(kind):
         elif kind == "rgba_frame":
             _png(pred / "frames" / "00000.png", np.dstack([_rgb(), np.full((H, W), 255, np.uint8)]))
             names = ["00000.png"]
+        elif kind == "report_into_gt":
+            return (["eval", "--pred", pred, "--gt", gt, "--metrics", "psnr", "--out", gt / "frames" / "00000.png"],
+                    ["--out"], [])
+        elif kind == "report_over_pred_frame":
+            return (["eval", "--pred", pred, "--gt", gt, "--metrics", "psnr", "--out", pred / "frames" / "00001.png"],
+                    ["--out"], [])
         elif kind == "metric_unknown":
             return ["eval", "--pred", pred, "--gt", gt, "--metrics", "psnr,fid", "--out", t / "m.json"], ["eval.metrics", "fid"], [t / "m.json"]
         else:
@@ -575,7 +594,8 @@ def _eval_case(kind):
 EVAL_CASES = {k: _eval_case(k) for k in (
     "corrupt_frame", "truncated_frame", "mixed_sizes", "gt_other_size", "gt_other_count", "gap", "no_frames",
     "pred_missing", "pred_is_file", "depth_corrupt", "depth_pickle", "depth_wrong_shape", "depth_count",
-    "mask_corrupt", "cameras_corrupt", "cameras_count", "rgba_frame", "metric_unknown")}
+    "mask_corrupt", "cameras_corrupt", "cameras_count", "rgba_frame", "metric_unknown", "report_into_gt",
+    "report_over_pred_frame")}
 
 
 def _torch_save(path: Path, obj) -> Path:

@@ -51,24 +51,33 @@ def test_zero_init_branch_equals_diffusers(model):
 
 
 def test_context_branch_reads_only_depth_half():
-    """The branch sees the last (H - 2) // 2 latent rows only and lands on the last image tokens."""
+    """The branch sees the last (H - 2) // 2 latent rows only and lands on the last image tokens (public forward)."""
     torch.manual_seed(2)
     model = VoyagerTransformer3DModel(**TINY, use_context_block=True).eval()
     torch.nn.init.normal_(model.context_proj_double.weight)  # zero at init: make the residuals visible
     torch.nn.init.normal_(model.context_proj_single.weight)
-    x, t, txt, mask, pooled = inputs(1)
-    with torch.no_grad():
-        emb = model.context_embedder(txt, t, mask)
-        temb, _ = model.time_text_embed(t, pooled)
-        ref = model._context_residuals(x, emb, temb, mask)
-        top = x.clone()
-        top[..., : 10 - condition_rows(10), :] += 1.0  # RGB half + separator
-        same = model._context_residuals(top, emb, temb, mask)
-        bottom = x.clone()
-        bottom[..., -1, :] += 1.0  # a depth row
-        changed = model._context_residuals(bottom, emb, temb, mask)
+    seen = {}
+    model.context_proj_double.register_forward_hook(lambda m, args, out: seen.__setitem__("double", out.clone()))
+    model.context_proj_single.register_forward_hook(
+        lambda m, args, out: seen.setdefault("single", []).append(out.clone()))  # visual tokens, then text tokens
+
+    def branch(x):
+        seen.clear()
+        with torch.no_grad():
+            out = model(x, *inputs(1)[1:]).sample
+        return [seen["double"], *seen["single"]], out
+
+    x = inputs(1)[0]
+    ref, ref_out = branch(x)
+    top = x.clone()
+    top[..., : 10 - condition_rows(10), :] += 1.0  # RGB half + separator
+    same, top_out = branch(top)
+    bottom = x.clone()
+    bottom[..., -1, :] += 1.0  # a depth row
+    changed, _ = branch(bottom)
     for a, b in zip(ref, same):
         torch.testing.assert_close(a, b)
+    assert (top_out - ref_out).abs().max() > 1e-4  # the main branch does see the top half
     assert ref[0].shape == (2, 2 * (condition_rows(10) // 2) * 3, 48)  # [B, F * h/2 * W/2, D]
     assert all((a - b).abs().max() > 1e-4 for a, b in zip(ref, changed))
 

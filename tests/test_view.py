@@ -146,7 +146,7 @@ def test_visibility_toggles_and_point_size(run_dir, viewer):
 
 
 def test_panel_is_rgb_depth_mask_with_the_project_colour_map():
-    from voyager_pipe.io.video import colorize_depth
+    from voyager_pipe.io.video import colour_depth, inverse_depth_range
 
     rgb = np.random.default_rng(0).integers(0, 256, size=(30, 40, 3), dtype=np.uint8)
     depth = np.linspace(1, 5, 30 * 40, dtype=np.float32).reshape(30, 40)
@@ -154,8 +154,9 @@ def test_panel_is_rgb_depth_mask_with_the_project_colour_map():
     panel = frame_panel(rgb, depth, mask, height=30)
     assert panel.shape == (30, 3 * 40 + 4, 3)
     np.testing.assert_array_equal(panel[:, :40], rgb)
-    expected = (colorize_depth(torch.from_numpy(depth)[None, None])[0].permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
-    np.testing.assert_array_equal(panel[:, 42:82], expected)
+    np.testing.assert_array_equal(panel[:, 42:82], colour_depth(depth, *inverse_depth_range([depth])))
+    fixed = frame_panel(rgb, depth, mask, height=30, depth_range=(0.0, 1.0))  # the run's range, not the frame's
+    np.testing.assert_array_equal(fixed[:, 42:82], colour_depth(depth, 0.0, 1.0))
     np.testing.assert_array_equal(panel[:, 84:, 0] == 255, mask)
 
 

@@ -376,3 +376,24 @@ def test_loading_refuses_damaged_converted_folders_naming_the_file(converted_tin
     named = {"truncated_weights": "vae", "random_weights": "vae", "bad_index_version": "model_index.json",
              "no_index": "model_index.json"}[damage]
     assert named in str(info.value) and str(model_dir) in str(info.value)
+
+
+def test_convert_output_folder_guard(tmp_path):
+    """convert writes through the one output-folder guard: overwrite only with --overwrite, never a foreign folder."""
+    from voyager_pipe.models.convert import convert_checkpoint
+
+    src = tmp_path / "ckpts"
+    save_tiny_release(src)
+    convert_checkpoint(src, tmp_path / "model", progress=False)
+    with pytest.raises(InputError, match="--overwrite"):
+        convert_checkpoint(src, tmp_path / "model", progress=False)
+    convert_checkpoint(src, tmp_path / "model", progress=False, overwrite=True)
+    assert json.loads((tmp_path / "model" / "model_index.json").read_text())["_voyager"]["version"] == 2
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    with pytest.raises(InputError, match="not written by voyager-pipe"):
+        convert_checkpoint(src, foreign, progress=False, overwrite=True)
+    assert (foreign / "notes.txt").read_text() == "mine"
+    with pytest.raises(InputError, match="contains the input"):
+        convert_checkpoint(src, tmp_path, progress=False, overwrite=True)

@@ -31,8 +31,9 @@ from voyager_pipe.models.transformer import VoyagerTransformer3DModel
 LATENT = (2, 10, 4)  # T_lat, h (= 2 * 4 + 2 separator rows: RGB over depth), w
 GUIDANCE = 6.0
 #: fp8 (e4m3, 3 mantissa bits) storage vs bf16 storage, both computing in bf16: relative L2 error of the
-#: 4-step result (measured 0.01-0.03 on this model; documented tolerance in docs/voyager-memory.md).
-FP8_TOLERANCE = 0.08
+#: 4-step result (measured 0.012 on this model, the size of bf16's own rounding vs fp32: 0.012;
+#: documented in docs/voyager-memory.md).
+FP8_TOLERANCE = 0.05
 
 
 def _transformer(dtype: torch.dtype = torch.float32, hidden_per_head: int = 8, heads: int = 2,
@@ -58,6 +59,7 @@ def _text(dtype: torch.dtype = torch.float32):
     return embeds, mask, pooled
 
 
+@torch.no_grad()
 def _sample(runtime: VoyagerRuntime, steps: int = 4, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """Euler flow matching with the batched (uncond, cond) pass, as VoyagerGenerator runs it."""
     gen = torch.Generator().manual_seed(2)
@@ -289,3 +291,13 @@ def test_24gb_config_fits_its_card():
         model = VoyagerTransformer3DModel(use_context_block=True)
     latent = ((cfg.generate.clip_len - 1) // 4 + 1, (2 * cfg.voyager.height + 16) // 8, cfg.voyager.width // 8)
     assert estimate_memory(model, None, cfg.voyager, latent).peak < 22e9  # headroom for the CUDA context
+
+
+def test_memory_report_carries_settings_and_estimate_for_run_json():
+    runtime = VoyagerRuntime(_transformer(), torch.nn.Identity(), "cpu", VoyagerConfig(weights="fp8", cache="first_block"))
+    assert "estimate_gb" not in runtime.memory_report()  # no clip seen yet
+    _sample(runtime, steps=1)
+    report = runtime.memory_report()
+    assert report["settings"]["weights"] == "fp8" and report["settings"]["cache"] == "first_block"
+    assert report["estimate_gb"] > 0 and report["estimate_parts_gb"]["activations"] > 0
+    assert report["measured_peak_gb"] is None and "not measured on cpu" in report["measured"]

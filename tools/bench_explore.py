@@ -61,7 +61,8 @@ def main() -> int:
         result = session.step(action)
         cpu_seconds.append(time.process_time() - cpu)
         print(f"  {action}: {result.seconds:.2f} s wall, {cpu_seconds[-1]:.2f} s CPU (all threads), "
-              f"+{result.added_points} points", flush=True)
+              f"+{result.added_points} points; stages: "
+              + ", ".join(f"{k} {v:.2f} s" for k, v in result.timings.items()), flush=True)
         return result
 
     out = [step("forward") for _ in range(args.segments)]

@@ -12,6 +12,8 @@ Writes a synthetic run folder (random coloured points, frames, depth, masks, cam
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -82,15 +84,15 @@ def main() -> int:
     ready = time.perf_counter() - start
     process.terminate()
     process.wait(timeout=10)
-    print(f"command: `voyager-pipe view` printed its URL after {ready:.2f} s (process start, imports included): {url_line}")
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # the command's CPU time (idle after the URL)
+    print(f"command: `voyager-pipe view` printed its URL after {ready:.2f} s (process start, imports included; "
+          f"{usage.ru_utime + usage.ru_stime:.2f} s CPU; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs): {url_line}")
     print(f"target < 5 s for 1M points: {'met' if ready < 5 else 'NOT met'} ({args.points:,} points, "
           f"{args.frames} frames {width}x{height})")
     return 0
 
 
 def _env() -> dict:
-    import os
-
     return {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
 
 

@@ -23,7 +23,7 @@ import torch  # noqa: E402
 
 from voyager_pipe.camera.trajectory_io import read_trajectory  # noqa: E402
 from voyager_pipe.io.frames import read_frame_folder  # noqa: E402
-from voyager_pipe.io.video import colour_depth, inverse_depth_range  # noqa: E402
+from voyager_pipe.io.video import colorize_depth  # noqa: E402
 from voyager_pipe.render import get_renderer  # noqa: E402
 from voyager_pipe.world.ply import read_ply  # noqa: E402
 
@@ -48,7 +48,7 @@ def main() -> None:
 
     panels = [
         ("1. input image", run.rgb[0]),
-        ("2. depth", torch.from_numpy(colour_depth(run.depth[0, 0].numpy(), *inverse_depth_range([run.depth[0, 0].numpy()]))).permute(2, 0, 1).float() / 255),
+        ("2. depth", colorize_depth(run.depth[:1])[0]),
         (f"3. guidance, frame {frame}", guidance.rgb[0] * guidance.mask[0]),
         (f"4. generated, frame {frame}", run.rgb[frame]),
     ]

@@ -29,6 +29,7 @@ from typing import Any, Literal, Mapping, get_args, get_origin
 import yaml
 
 from voyager_pipe.depth.config import DepthConfig
+from voyager_pipe.distributed import ParallelConfig
 from voyager_pipe.errors import InputError
 from voyager_pipe.generate.config import GenerateConfig, WarpConfig
 from voyager_pipe.metrics.config import EvalConfig
@@ -60,6 +61,7 @@ class PipelineConfig:
     warp: WarpConfig = field(default_factory=WarpConfig)
     voyager: VoyagerConfig = field(default_factory=VoyagerConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    parallel: ParallelConfig = field(default_factory=ParallelConfig)
 
 
 @dataclass
@@ -215,21 +217,13 @@ def parse_override(text: str) -> dict:
 
 
 def read_yaml(path: str | Path, what: str = "config") -> Any:
-    """``yaml.safe_load`` of a file; every failure (missing, unreadable, not UTF-8, invalid or
-    absurdly nested YAML, python tags) is one InputError naming the file."""
-    path = Path(path)
+    """``yaml.safe_load`` of a file; every failure (missing, not a regular file, too large, not UTF-8,
+    invalid or absurdly nested YAML, python tags) is one InputError naming the file."""
+    from voyager_pipe.io.reading import check_depth, read_text
+
+    text = read_text(path, what)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"{path}: {what} file not found") from None
-    except IsADirectoryError:
-        raise InputError(f"{path}: is a folder, expected a {what} file") from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read {what} ({exc.strerror})") from None
-    except UnicodeDecodeError:
-        raise InputError(f"{path}: {what} is not UTF-8 text") from None
-    try:
-        return yaml.safe_load(text)
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
@@ -237,6 +231,8 @@ def read_yaml(path: str | Path, what: str = "config") -> Any:
         raise InputError(f"{path}: invalid YAML{where} ({' '.join(str(problem).split())})") from None
     except (RecursionError, ValueError, OverflowError, MemoryError) as exc:
         raise InputError(f"{path}: cannot parse YAML ({exc.__class__.__name__}: nested too deeply or a value out of range)") from None
+    check_depth(data, str(path))
+    return data
 
 
 def load_file(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (),

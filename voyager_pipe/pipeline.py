@@ -32,6 +32,7 @@ import torch
 from voyager_pipe.camera.cameras import Cameras
 from voyager_pipe.config import PipelineConfig, config_to_dict, dump_config
 from voyager_pipe.device import resolve_device
+from voyager_pipe.distributed import rank_output_dir
 from voyager_pipe.errors import InputError
 from voyager_pipe.world.state import StateWriter, has_state, load_state
 
@@ -102,7 +103,7 @@ class WorldPipeline:
         t_start = time.perf_counter()
 
         # 1. check inputs (nothing is written before they all pass)
-        out_dir = Path(out_dir)
+        out_dir = rank_output_dir(out_dir, resume, STATE_DIR)  # torchrun: ranks > 0 write to a scratch folder (voyager_pipe.distributed)
         rgb0 = read_image(image)  # [3, H, W]
         height, width = rgb0.shape[-2:]
         cameras = self._read_cameras(trajectory, width, height)
@@ -126,7 +127,8 @@ class WorldPipeline:
 
         # 3. world cache from the image, taken by trajectory camera 0 (depthless pixels: far layer)
         state = None
-        cache = WorldCache(cfg.cache, renderer=get_renderer(cfg.render, device=self.device), device=self.device)
+        cache = WorldCache(cfg.cache, renderer=get_renderer(cfg.render, device=self.device), device=self.device,
+                           seed=cfg.seed)
         loaded = None
         if resume:
             state, loaded = self._load_state(partial / STATE_DIR, cache, len(cameras))

@@ -18,7 +18,7 @@ import torch
 
 from voyager_pipe.camera._text import fmt_float
 from voyager_pipe.io.atomic import atomic_write_text
-from voyager_pipe.io.reading import read_text
+from voyager_pipe.io.reading import MAX_FRAMES, check_count, read_text
 from voyager_pipe.camera.cameras import Cameras
 from voyager_pipe.camera.rotations import matrix_to_quaternion, quaternion_to_matrix
 from voyager_pipe.camera.validate import check_intrinsics, check_poses, check_size
@@ -111,6 +111,7 @@ def read(path: str | Path, size: tuple[int, int] | None = None) -> Cameras:
     intrinsics = _read_cameras(cameras_txt)
     source = str(images_txt)
     lines = _data_lines(images_txt)
+    check_count(max(len(lines) // 2, 1), MAX_FRAMES, source, "images")
     records = []
     for k in range(0, len(lines), 2):  # pose line, then a (possibly empty) points line
         number, line = lines[k]

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from voyager_pipe.io.atomic import atomic_write_text
-from voyager_pipe.io.reading import read_json
+from voyager_pipe.io.reading import MAX_FRAMES, check_count, read_json
 from voyager_pipe.camera.cameras import Cameras
 from voyager_pipe.camera.validate import as_matrix_array, check_intrinsics, check_poses, check_size
 from voyager_pipe.errors import InputError
@@ -59,6 +59,7 @@ def read(path: str | Path, size: tuple[int, int] | None = None) -> Cameras:
         raise InputError(f"{source}: missing \"frames\" list")
     if not frames:
         raise InputError(f"{source}: empty trajectory (no frames)")
+    check_count(len(frames), MAX_FRAMES, source, "frames")
 
     Ks, poses, sizes = [], [], set()
     for i, frame in enumerate(frames):

@@ -23,7 +23,7 @@ import torch
 
 from voyager_pipe.camera._text import fmt_float
 from voyager_pipe.io.atomic import atomic_write_text
-from voyager_pipe.io.reading import read_json
+from voyager_pipe.io.reading import MAX_FRAMES, check_count, read_json
 from voyager_pipe.camera.cameras import Cameras, _CV_TO_GL, intrinsics_from_fov, rigid_inverse
 from voyager_pipe.camera.validate import as_matrix_array, check_intrinsics, check_poses, check_size
 from voyager_pipe.errors import InputError
@@ -73,6 +73,7 @@ def from_dict(data: dict, source: str) -> Cameras:
         raise InputError(f"{source}: \"frames\" must be a list")
     if not frames:
         raise InputError(f"{source}: empty trajectory (no frames)")
+    check_count(len(frames), MAX_FRAMES, source, "frames")
 
     shared_K = _intrinsics(data, width, height, source)
     Ks, poses = [], []
@@ -110,7 +111,7 @@ def to_text(cameras: Cameras) -> str:
     K = cameras.K.detach().cpu().to(torch.float64)  # [N, 3, 3]
     w2c = cameras.w2c.detach().cpu().to(torch.float64)  # [N, 4, 4]
     if len(cameras) == 0:
-        raise InputError("trajectory: cannot write an empty trajectory")
+        raise ValueError("trajectory: cannot write an empty trajectory")
     shared = bool((K == K[:1]).all())
     lines = ["{", f'  "format": "{FORMAT_NAME}",', f'  "version": {VERSION},', '  "convention": "opencv",',
              '  "matrix": "w2c",', f'  "width": {cameras.width},', f'  "height": {cameras.height},']

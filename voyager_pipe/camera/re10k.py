@@ -19,7 +19,7 @@ import torch
 
 from voyager_pipe.camera._text import fmt_float
 from voyager_pipe.io.atomic import atomic_write_text
-from voyager_pipe.io.reading import read_text
+from voyager_pipe.io.reading import MAX_FRAMES, check_count, read_text
 from voyager_pipe.camera.cameras import Cameras
 from voyager_pipe.camera.validate import check_intrinsics, check_poses, check_size
 from voyager_pipe.errors import InputError
@@ -35,6 +35,7 @@ def read(path: str | Path, size: tuple[int, int] | None = None) -> Cameras:
                          "pass the size (--size WxH)")
     width, height = check_size(size[0], size[1], f"{path}: size")
     lines = read_text(path, "RealEstate10K trajectory").splitlines()
+    check_count(max(sum(1 for line in lines[1:] if line.strip()), 1), MAX_FRAMES, str(path), "frames")
     rows = []
     for number, line in enumerate(lines[1:], start=2):  # line 1 is the URL
         if not line.strip():

@@ -23,7 +23,7 @@ def register(subparsers) -> None:
     parser.add_argument("--no-vae", action="store_true", help="skip the VAE")
     parser.add_argument("--load-key", default="module", help="entry of the .pt file holding the state dict (module | ema)")
     parser.add_argument("--max-shard-size", default="5GB", help="safetensors shard size (default 5GB)")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing non-empty --dst")
+    parser.add_argument("--overwrite", action="store_true", help="replace a --dst folder that a previous convert wrote")
     parser.set_defaults(func=run)
 
 

@@ -13,6 +13,19 @@ from pathlib import Path
 from voyager_pipe.commands._common import add_config_args
 
 
+def _check_report_path(out: Path, pred: Path, gt: Path) -> None:
+    """The reports never overwrite an input: not inside --gt, not inside the prediction's frame files."""
+    from voyager_pipe.errors import InputError
+
+    target = out.resolve()
+    inputs = [gt.resolve()] + [pred.resolve() / sub for sub in ("frames", "depth", "mask", "cameras.json")]
+    for folder in inputs:
+        if target == folder or target.is_relative_to(folder):
+            raise InputError(f"--out {out}: would overwrite the input {folder}; choose another file")
+    if target.exists() and not target.is_file():
+        raise InputError(f"--out {out}: exists and is not a file")
+
+
 def _comma_list(text: str) -> list[str]:
     return [name.strip() for name in text.split(",") if name.strip()]
 
@@ -49,6 +62,7 @@ def run(args) -> int:
     metrics = parse_metrics(cfg.metrics)
     result = evaluate_folders(args.pred, args.gt, metrics, cfg, device=device)
     out = Path(args.out) if args.out else Path(args.pred) / "metrics.json"
+    _check_report_path(out, Path(args.pred), Path(args.gt))
     written = write_reports(result, out, plots=not args.no_plots)
     print(format_table(result))
     print(f"wrote {written[0]} and {written[1]}" + (f" (+ {len(written) - 2} plots in {written[2].parent})" if len(written) > 2 else ""))

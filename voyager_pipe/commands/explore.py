@@ -65,8 +65,10 @@ def run(args) -> int:
     if not args.out and not args.resume:
         raise InputError("--out: required for a new session")
     actions = parse_actions(args.actions) if args.actions is not None else None
-    if out.exists() and not args.overwrite and not (args.resume and out == Path(args.resume)):
-        raise InputError(f"{out}: output folder exists; pass --overwrite or choose another --out")
+    from voyager_pipe.io.atomic import check_output_dir
+
+    in_place = bool(args.resume) and out.resolve() == Path(args.resume).resolve()
+    check_output_dir(out, inputs=[args.image, args.depth], overwrite=args.overwrite or in_place)
     overrides = list(args.overrides)
     for flag, key in ((args.backend, "generate.backend"), (args.seed, "seed"), (args.depth_model, "depth.model")):
         if flag is not None:

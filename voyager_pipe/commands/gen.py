@@ -38,15 +38,19 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from voyager_pipe.commands._common import config_from_args
+    from voyager_pipe.distributed import init_from_env
     from voyager_pipe.export import export_formats_into_run, parse_formats
     from voyager_pipe.pipeline import WorldPipeline
 
     config = config_from_args(args, GEN_FLAGS)
+    main_rank = init_from_env(config.parallel).rank == 0  # torchrun: join the process group (docs/distributed.md)
     export_formats = parse_formats(args.export) if args.export else []  # checked before the run
     pipeline = WorldPipeline(config)
-    live = _start_view(args) if args.view else None  # before the run: a port in use fails early
+    live = _start_view(args) if args.view and main_rank else None  # before the run: a port in use fails early
     output = pipeline(args.image, args.traj, args.out, depth=args.depth, resume=args.resume, overwrite=args.overwrite,
                       on_clip=live)
+    if not main_rank:  # torchrun: rank 0 reports, exports and serves the viewer
+        return 0
     print(f"voyager-pipe gen: {output.summary()}")
     if export_formats:
         export_formats_into_run(output.out_dir, export_formats, progress=args.progress is not False)

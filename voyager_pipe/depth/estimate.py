@@ -132,6 +132,6 @@ def estimate_depth(image: torch.Tensor, cfg: DepthConfig | None = None, image_pa
     file; ``device`` runs learned models (None/"auto": CUDA when available).
     """
     if image.ndim != 3 or image.shape[0] != 3:
-        raise InputError(f"image: expected [3, H, W], got {tuple(image.shape)}")
+        raise ValueError(f"image: expected [3, H, W], got {tuple(image.shape)}")
     estimator = get_depth_estimator(cfg, image_path=image_path, depth_path=depth_path, device=device)
     return estimator.estimate(image)

@@ -36,6 +36,15 @@ class SessionFrames:
 
     def __init__(self, session):
         self.session = session
+        self._depth_range: tuple[int, tuple[float, float]] | None = None
+
+    def depth_range(self) -> tuple[float, float]:
+        from voyager_pipe.io.video import inverse_depth_range
+
+        count = len(self.session.depth)
+        if self._depth_range is None or self._depth_range[0] != count:
+            self._depth_range = (count, inverse_depth_range([d[0].numpy() for d in self.session.depth]))
+        return self._depth_range[1]
 
     def _arrays(self, index: int):
         from voyager_pipe.io.images import to_uint8
@@ -51,7 +60,7 @@ class SessionFrames:
 
     def panel(self, index: int):
         arrays = self._arrays(index)
-        return None if arrays is None else frame_panel(*arrays)
+        return None if arrays is None else frame_panel(*arrays, depth_range=self.depth_range())
 
 
 class ExploreControls:

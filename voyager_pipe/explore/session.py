@@ -16,8 +16,10 @@ As in ``gen``, the overlap frames are rewritten by the next segment. A place see
 rendered from the cache into the condition, so coming back shows the same world.
 
 ``undo`` restores the state before the last action exactly (cache, trajectory, frames, carried
-frames, random state). ``save`` writes a normal ``gen`` output folder plus ``explore/`` (the
-data-only state: safetensors + JSON) from which ``explore --resume`` continues.
+frames, random state). ``save`` writes a normal ``gen`` output folder plus ``explore/``: the
+project's data-only resume state (:mod:`voyager_pipe.world.state`: cache, carried frames, random
+state; the session's actions and settings as its header) and ``session.safetensors`` (trajectory,
+intrinsics, input image and depth), from which ``explore --resume`` continues.
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ from voyager_pipe.errors import InputError
 from voyager_pipe.explore.actions import ACTIONS, segment_poses
 
 STATE_DIR = "explore"
-STATE_FORMAT = 1
+STATE_FORMAT = "voyager_pipe.explore/1"
+SESSION_FILE = "session.safetensors"  # the session's own tensors beside the resume state
 
 
 @dataclass
@@ -59,6 +62,7 @@ class SegmentResult:
     new_from: int  # frames [new_from, stop) are the segment's new cameras
     added_points: int
     seconds: float
+    timings: dict = field(default_factory=dict)  # seconds per scheduler stage (render, generator, cache_update)
 
 
 @dataclass
@@ -96,6 +100,7 @@ class ExploreSession:
     rng: torch.Generator | None = None
     actions: list = field(default_factory=list)
     depth_source: str = "file"
+    input_paths: list = field(default_factory=list)  # files the output folder must not contain (the guard of io.atomic)
     _undo: list = field(default_factory=list)
 
     # ------------------------------------------------------------------ construction
@@ -116,6 +121,7 @@ class ExploreSession:
         session = cls._empty(config, settings, generator, device, intrinsics_from_fov(fov_deg, width, height), width,
                              height, rgb0, depth0)
         session.depth_source = estimate.source
+        session.input_paths = [image, depth]
         session.cache.update(rgb0[None], depth0[None], session.cameras[0], valid_mask=estimate.valid[None], frame_ids=[0])
         session.rgb, session.depth, session.mask = [rgb0], [depth0], [torch.ones_like(depth0, dtype=torch.bool)]
         return session
@@ -202,7 +208,8 @@ class ExploreSession:
         self.carry_depth = result.depth[-overlap:].clone()
         self.actions.append(action)
         return SegmentResult(action=action, start=start, stop=stop, new_from=end - stride,
-                             added_points=len(self.cache) - points_before, seconds=time.perf_counter() - t0)
+                             added_points=len(self.cache) - points_before, seconds=time.perf_counter() - t0,
+                             timings=dict(scheduler.timings))
 
     def run(self, actions: list[str], on_segment=None) -> list[SegmentResult]:
         results = []
@@ -214,7 +221,7 @@ class ExploreSession:
 
     # ------------------------------------------------------------------ undo
     def _push_undo(self) -> None:
-        snapshot = _Snapshot(cache=copy.deepcopy(self.cache.state_dict()), w2c=self.w2c.clone(), rgb=list(self.rgb),
+        snapshot = _Snapshot(cache=_cache_snapshot(self.cache), w2c=self.w2c.clone(), rgb=list(self.rgb),
                              depth=list(self.depth), mask=list(self.mask), carry_rgb=self.carry_rgb,
                              carry_depth=self.carry_depth, rng_state=self.rng.get_state(), actions=list(self.actions))
         self._undo.append(snapshot)
@@ -229,7 +236,7 @@ class ExploreSession:
         if not self._undo:
             return False
         snapshot = self._undo.pop()
-        self.cache.load_state_dict(snapshot.cache)
+        _cache_restore(self.cache, snapshot.cache)
         self.w2c, self.rgb, self.depth, self.mask = snapshot.w2c, snapshot.rgb, snapshot.depth, snapshot.mask
         self.carry_rgb, self.carry_depth = snapshot.carry_rgb, snapshot.carry_depth
         self.rng.set_state(snapshot.rng_state)
@@ -242,14 +249,12 @@ class ExploreSession:
         videos, run.json) plus ``explore/`` to continue with ``explore --resume``."""
         from voyager_pipe.camera.trajectory_io import write_trajectory
         from voyager_pipe.config import dump_config
-        from voyager_pipe.generate.outputs import write_videos
+        from voyager_pipe.io.video import write_videos
         from voyager_pipe.io.atomic import atomic_write_text, output_dir
         from voyager_pipe.io.frames import write_frames
 
         out_dir = Path(out_dir)
-        if out_dir.exists() and not overwrite:
-            raise InputError(f"{out_dir}: output folder exists; pass --overwrite or choose another --out")
-        with output_dir(out_dir) as folder:
+        with output_dir(out_dir, inputs=self.input_paths, overwrite=overwrite) as folder:
             write_frames(folder, torch.stack(self.rgb), torch.stack(self.depth), mask=torch.stack(self.mask))
             write_trajectory(folder / "cameras.json", self.cameras)
             if self.config.output.write_ply:
@@ -266,20 +271,23 @@ class ExploreSession:
         return out_dir
 
     def _save_state(self, folder: Path) -> None:
+        """The cache and the carried frames through the project's resume state (:mod:`voyager_pipe.world.state`),
+        the session's own tensors in ``session.safetensors``."""
         from safetensors.torch import save as save_safetensors
 
-        from voyager_pipe.io.atomic import atomic_write_bytes, atomic_write_text
+        from voyager_pipe.io.atomic import atomic_write_bytes
+        from voyager_pipe.world.state import StateWriter
 
-        tensors, meta = _flatten_cache_state(self.cache.state_dict())
-        tensors |= {"session.w2c": self.w2c, "session.K": self.K, "session.reference_rgb": self.reference_rgb,
-                    "session.reference_depth": self.reference_depth, "session.rng_state": self.rng.get_state()}
-        if self.carry_rgb is not None:
-            tensors |= {"session.carry_rgb": self.carry_rgb, "session.carry_depth": self.carry_depth}
-        atomic_write_bytes(folder / "state.safetensors",
+        header = {"format": STATE_FORMAT, "actions": self.actions, "settings": asdict(self.settings),
+                  "width": self.width, "height": self.height, "depth_source": self.depth_source}
+        StateWriter(folder).save(
+            header=json.loads(json.dumps(header)),
+            scheduler={"next_clip": self.segments, "cached_upto": self.num_frames, "timings": {}},
+            scheduler_tensors={"carry_rgb": self.carry_rgb, "carry_depth": self.carry_depth, "rng_state": self.rng.get_state()},
+            cache_meta=self.cache.meta(), stores={"geometry": self.cache.geometry, "background": self.cache.background})
+        tensors = {"w2c": self.w2c, "K": self.K, "reference_rgb": self.reference_rgb, "reference_depth": self.reference_depth}
+        atomic_write_bytes(folder / SESSION_FILE,
                            save_safetensors({k: v.detach().cpu().contiguous() for k, v in tensors.items()}))
-        document = {"format": STATE_FORMAT, "actions": self.actions, "settings": asdict(self.settings),
-                    "width": self.width, "height": self.height, "depth_source": self.depth_source, "cache": meta}
-        atomic_write_text(folder / "state.json", json.dumps(document, indent=1, sort_keys=True) + "\n")
 
     @classmethod
     def resume(cls, run_dir, config: PipelineConfig | None = None, settings: ExploreSettings | None = None,
@@ -290,31 +298,39 @@ class ExploreSession:
         from voyager_pipe.config import load_config
         from voyager_pipe.io.frames import read_frame_folder
 
+        from voyager_pipe.world.state import STATE_FILE, load_state
+
         run_dir = Path(run_dir)
         state_dir = run_dir / STATE_DIR
-        if not (state_dir / "state.json").is_file() or not (state_dir / "state.safetensors").is_file():
-            raise InputError(f"{run_dir}: not a saved explore session (no {STATE_DIR}/state.json); "
+        if not (state_dir / STATE_FILE).is_file() or not (state_dir / SESSION_FILE).is_file():
+            raise InputError(f"{run_dir}: not a saved explore session (no {STATE_DIR}/{STATE_FILE}); "
                              "explore --resume continues a folder written by explore")
+        loaded = load_state(state_dir)  # validated, data only
+        document = loaded.header
+        if document.get("format") != STATE_FORMAT:
+            raise InputError(f"{state_dir / STATE_FILE}: not an explore state (format {document.get('format')!r})")
         try:
-            document = json.loads((state_dir / "state.json").read_text())
-            tensors = load_file(str(state_dir / "state.safetensors"))
+            tensors = load_file(str(state_dir / SESSION_FILE))
         except Exception as exc:  # noqa: BLE001 - a damaged user-side file is bad input
-            raise InputError(f"{state_dir}: unreadable explore state ({type(exc).__name__})") from None
-        if not isinstance(document, dict) or document.get("format") != STATE_FORMAT:
-            raise InputError(f"{state_dir / 'state.json'}: unknown explore state format")
+            raise InputError(f"{state_dir / SESSION_FILE}: unreadable ({type(exc).__name__})") from None
+        expected = {"w2c": 3, "K": 2, "reference_rgb": 3, "reference_depth": 3}
+        if set(tensors) != set(expected) or any(tensors[k].ndim != n for k, n in expected.items()):
+            raise InputError(f"{state_dir / SESSION_FILE}: expected tensors {sorted(expected)}")
         config = config or load_config(run_dir / "config.yaml")
         saved_settings = ExploreSettings(**document["settings"])
         device = _device(config, device)
-        session = cls._empty(config, settings or saved_settings, generator, device, tensors["session.K"],
-                             document["width"], document["height"], tensors["session.reference_rgb"],
-                             tensors["session.reference_depth"])
-        session.cache.load_state_dict(_unflatten_cache_state(tensors, document["cache"]))
-        session.w2c = tensors["session.w2c"]
-        session.rng.set_state(tensors["session.rng_state"])
-        session.carry_rgb, session.carry_depth = tensors.get("session.carry_rgb"), tensors.get("session.carry_depth")
+        session = cls._empty(config, settings or saved_settings, generator, device, tensors["K"],
+                             document["width"], document["height"], tensors["reference_rgb"], tensors["reference_depth"])
+        session.cache.load_meta(loaded.cache_meta)
+        for name, store in (("geometry", session.cache.geometry), ("background", session.cache.background)):
+            store.replace(**{k: v.to(session.cache.device) for k, v in loaded.stores[name].items()})
+        session.w2c = tensors["w2c"]
+        session.rng.set_state(loaded.scheduler_tensors["rng_state"])
+        session.carry_rgb = loaded.scheduler_tensors.get("carry_rgb")
+        session.carry_depth = loaded.scheduler_tensors.get("carry_depth")
         session.actions = list(document["actions"])
         session.depth_source = document.get("depth_source", "file")
-        frames = read_frame_folder(run_dir, load_cameras=False)
+        frames = read_frame_folder(run_dir)
         if len(frames) != session.num_frames or frames.depth is None or frames.mask is None:
             raise InputError(f"{run_dir}: {len(frames)} frames (with depth and mask required) for "
                              f"{session.num_frames} cameras in {STATE_DIR}/")
@@ -328,34 +344,26 @@ def _device(config: PipelineConfig, device) -> torch.device:
     return torch.device(device) if device is not None else resolve_device(config.device)
 
 
-# ---------------------------------------------------------------------- cache state as data
-def _flatten_cache_state(state: dict) -> tuple[dict[str, torch.Tensor], dict]:
-    """WorldCache.state_dict() -> (tensors for safetensors, JSON metadata); dataclass lists become dicts."""
-    tensors, meta = {}, {}
-    for key, value in state.items():
-        if isinstance(value, torch.Tensor):
-            tensors[f"cache.{key}"] = value
-        elif value is None or isinstance(value, (bool, int, float, str)):
-            meta[key] = {"value": value}
-        elif isinstance(value, list):
-            meta[key] = {"list": [asdict(v) if hasattr(v, "__dataclass_fields__") else v for v in value],
-                         "type": type(value[0]).__name__ if value and hasattr(value[0], "__dataclass_fields__") else None}
-        else:
-            raise TypeError(f"explore state: cannot store cache field {key!r} of type {type(value).__name__}")
-    return tensors, meta
+# ---------------------------------------------------------------------- undo snapshots of the cache
+def _cache_snapshot(cache) -> dict:
+    """What restores ``cache`` exactly: its metadata and, per point store, the row count (appends never
+    change earlier rows) or, after a rewrite such as ``max_points`` thinning, a copy of the rows."""
+    stores = {}
+    for name, store in (("geometry", cache.geometry), ("background", cache.background)):
+        rows = {k: v.clone() for k, v in store.rows().items()} if cache.cfg.max_points > 0 else None
+        stores[name] = {"count": len(store), "rows": rows}
+    return {"meta": copy.deepcopy(cache.meta()), "stores": stores}
 
 
-def _unflatten_cache_state(tensors: dict[str, torch.Tensor], meta: dict) -> dict:
-    from voyager_pipe.world import cache as cache_module
-
-    state = {key[len("cache."):]: value for key, value in tensors.items() if key.startswith("cache.")}
-    for key, entry in meta.items():
-        if "value" in entry:
-            state[key] = entry["value"]
-        else:
-            kind = getattr(cache_module, entry["type"]) if entry.get("type") else None
-            state[key] = [kind(**item) for item in entry["list"]] if kind else list(entry["list"])
-    return state
+def _cache_restore(cache, snapshot: dict) -> None:
+    cache.load_meta(copy.deepcopy(snapshot["meta"]))
+    for name, store in (("geometry", cache.geometry), ("background", cache.background)):
+        saved = snapshot["stores"][name]
+        if saved["rows"] is not None:
+            store.replace(**saved["rows"])
+        else:  # without max_points the cache only appends: its first rows are the snapshot's rows
+            assert len(store) >= saved["count"], "explore undo: the cache lost rows without a full snapshot"
+            store.select(torch.arange(saved["count"]))
 
 
 def out_and_back_ratio(first_half: list[SegmentResult], second_half: list[SegmentResult]) -> float:

@@ -12,6 +12,7 @@ from voyager_pipe.errors import InputError
 from voyager_pipe.export.config import ExportConfig
 
 FORMATS = ("mesh", "gaussians", "colmap", "nerfstudio")
+FOLDER_FORMATS = ("colmap", "nerfstudio")  # the others write one file
 # where `gen --export` puts each format inside the run folder
 DEFAULT_NAMES = {"mesh": "export/mesh.ply", "gaussians": "export/gaussians.ply", "colmap": "export/colmap",
                  "nerfstudio": "export/nerfstudio"}
@@ -26,11 +27,19 @@ def parse_formats(text: str, where: str = "--export") -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def check_out(run_dir: Path, out: Path, overwrite: bool) -> None:
-    """Refuse an ``--out`` that would replace the run folder or an existing output without ``overwrite``."""
+def check_out(run_dir: Path, out: Path, fmt: str, overwrite: bool) -> None:
+    """Refuse, before any work, an ``--out`` that would replace the run folder or an existing output
+    without ``overwrite``. Folders (colmap, nerfstudio) go through the output-folder guard of io.atomic."""
+    from voyager_pipe.io.atomic import check_output_dir
+
+    if fmt in FOLDER_FORMATS:
+        check_output_dir(out, inputs=[run_dir], overwrite=overwrite)
+        return
     run_dir, resolved = Path(run_dir).resolve(), Path(out).resolve()
     if resolved == run_dir or run_dir.is_relative_to(resolved):
         raise InputError(f"--out {out}: would replace the run folder {run_dir}")
+    if resolved.is_dir():
+        raise InputError(f"--out {out}: is a folder; {fmt} is written as a file")
     if resolved.exists() and not overwrite:
         raise InputError(f"--out {out}: exists; pass --overwrite or choose another path")
 
@@ -44,7 +53,7 @@ def export_run(run_dir: str | Path, fmt: str, out: str | Path, cfg: ExportConfig
     if fmt not in FORMATS:
         raise InputError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
     out = Path(out)
-    check_out(Path(run_dir), out, overwrite)
+    check_out(Path(run_dir), out, fmt, overwrite)
     if fmt == "mesh":
         from voyager_pipe.export.mesh import export_mesh
 
@@ -57,11 +66,11 @@ def export_run(run_dir: str | Path, fmt: str, out: str | Path, cfg: ExportConfig
         from voyager_pipe.export.colmap import export_colmap
 
         run = load_run(run_dir, depth=False, points=True)
-        return export_colmap(run, out, cfg.max_points, cfg.seed, cfg.progress).summary()
+        return export_colmap(run, out, cfg.max_points, cfg.seed, cfg.progress, overwrite).summary()
     from voyager_pipe.export.nerfstudio import export_nerfstudio
 
     run = load_run(run_dir, depth=True, points=True)
-    return export_nerfstudio(run, out, cfg.max_points, cfg.seed, cfg.progress).summary()
+    return export_nerfstudio(run, out, cfg.max_points, cfg.seed, cfg.progress, overwrite).summary()
 
 
 

@@ -95,13 +95,14 @@ class ColmapExport:
         return f"colmap: {self.images} images, {self.points} points3D -> {self.path} (images/, sparse/0/ text + binary)"
 
 
-def export_colmap(run: RunFolder, out: Path, max_points: int = 200_000, seed: int = 0, progress: bool = True) -> ColmapExport:
+def export_colmap(run: RunFolder, out: Path, max_points: int = 200_000, seed: int = 0, progress: bool = True,
+                  overwrite: bool = True) -> ColmapExport:
     """Write the run as a COLMAP model with its frames into folder ``out`` (built atomically)."""
     from voyager_pipe.camera import colmap
     from voyager_pipe.io.atomic import atomic_write_bytes, atomic_write_text, output_dir
 
     points = run.points.subsample(max_points, seed)
-    with output_dir(out) as tmp:
+    with output_dir(out, inputs=[run.path], overwrite=overwrite) as tmp:
         copy_frames(run, tmp / "images", progress)
         sparse = tmp / "sparse" / "0"
         colmap.write(sparse, run.cameras, image_pattern="{:05d}.png")

@@ -48,7 +48,7 @@ class NerfstudioExport:
 
 
 def export_nerfstudio(run: RunFolder, out: Path, max_points: int = 200_000, seed: int = 0,
-                      progress: bool = True) -> NerfstudioExport:
+                      progress: bool = True, overwrite: bool = True) -> NerfstudioExport:
     """Write the run as a nerfstudio dataset into folder ``out`` (built atomically)."""
     from tqdm import tqdm
 
@@ -60,7 +60,7 @@ def export_nerfstudio(run: RunFolder, out: Path, max_points: int = 200_000, seed
 
     points = run.points.subsample(max_points, seed)
     too_far = 0
-    with output_dir(out) as tmp:
+    with output_dir(out, inputs=[run.path], overwrite=overwrite) as tmp:
         copy_frames(run, tmp / "images", progress)
         for t in tqdm(range(len(run.cameras)), desc="depth PNGs", unit="frame", disable=None if progress else True):
             png, far = depth_to_png16(run.depth(t))

@@ -17,10 +17,8 @@ import torch
 
 from voyager_pipe.camera.cameras import Cameras
 from voyager_pipe.errors import InputError
+from voyager_pipe.io.atomic import PARTIAL_SUFFIX, partial_path
 from voyager_pipe.io.frames import frame_name
-
-PARTIAL_SUFFIX = ".partial"
-
 
 @dataclass
 class RunPoints:
@@ -91,7 +89,7 @@ def check_run_dir(path: str | Path) -> Path:
         raise InputError(f"{path}: incomplete run (a .partial folder is still being written or was interrupted); "
                          "finish it with gen --resume")
     if not path.is_dir():
-        partial = path.with_name(path.name + PARTIAL_SUFFIX)
+        partial = partial_path(path)
         if partial.is_dir():
             raise InputError(f"{path}: incomplete run (only {partial.name} exists); finish it with gen --resume")
         raise InputError(f"{path}: run folder not found")

@@ -31,7 +31,11 @@ def _make_voyager(config: "PipelineConfig", device: torch.device) -> ClipGenerat
         from voyager_pipe.generate.voyager import VoyagerGenerator
     except ImportError as exc:
         raise MissingDependencyError(f"generate.backend=voyager: the Voyager backend cannot be imported ({exc})") from None
-    return VoyagerGenerator.from_config(config.voyager, config.generate, device=device)
+    generator = VoyagerGenerator.from_config(config.voyager, config.generate, device=device)
+    from voyager_pipe.models.parallel import parallelize_transformer
+
+    parallelize_transformer(generator.transformer, config.parallel)  # torchrun only (section parallel); no-op otherwise
+    return generator
 
 
 GENERATORS: dict[str, GeneratorFactory] = {"warp": _make_warp, "voyager": _make_voyager}

@@ -146,11 +146,7 @@ class VoyagerGenerator:
         self.i2v_stability = bool(i2v_stability)
         self.device = torch.device(device)
         self.dtype = torch.float32  # latents; the networks run in their own dtype
-        if placer is None:
-            from voyager_pipe.models.memory import VoyagerRuntime
-
-            placer = VoyagerRuntime(transformer, vae, self.device)
-        self.placer = placer
+        self.placer = placer if placer is not None else VoyagerRuntime(transformer, vae, self.device)
         self.size = size
         self.scaling_factor = float(getattr(vae.config, "scaling_factor", 0.476986))
         self.spatial_compression = int(getattr(vae, "spatial_compression_ratio", 8))

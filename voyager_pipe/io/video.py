@@ -38,6 +38,19 @@ def colour_depth(depth: np.ndarray, lo: float, hi: float) -> np.ndarray:
     return lut[(norm * 255).round().astype(np.int64)] * valid[..., None]  # [H, W, 3]
 
 
+def colorize_depth(depth, valid=None):
+    """Torch front end of :func:`colour_depth`: ``[T, 1, H, W]`` z-depth -> ``[T, 3, H, W]`` float RGB
+    in [0, 1], one inverse-depth range for the whole sequence (0 / NaN / inf, or ``~valid``, = black)."""
+    import torch
+
+    maps = depth.detach().float().cpu().numpy()[:, 0]  # [T, H, W]
+    if valid is not None:
+        maps = np.where(valid.detach().cpu().numpy()[:, 0], maps, 0.0)  # [T, H, W]
+    lo, hi = inverse_depth_range(list(maps))
+    rgb = np.stack([colour_depth(m, lo, hi) for m in maps])  # [T, H, W, 3] uint8, one frame at a time
+    return torch.from_numpy(rgb).permute(0, 3, 1, 2).float() / 255.0  # [T, 3, H, W]
+
+
 def write_videos(folder: Path, num_frames: int, fps: int, rgb_name: str = "video.mp4",
                  rgbd_name: str = "video_rgbd.mp4") -> None:
     """Encode ``frames/`` as ``video.mp4`` and ``frames | coloured depth`` as ``video_rgbd.mp4`` (H.264)."""

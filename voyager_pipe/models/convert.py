@@ -45,9 +45,9 @@ from typing import Callable, Iterable, Literal
 
 import torch
 
-from voyager_pipe.device import DTYPES
+from voyager_pipe.device import DTYPES, resolve_dtype
 from voyager_pipe.errors import InputError
-from voyager_pipe.io.atomic import atomic_write_text, output_dir
+from voyager_pipe.io.atomic import atomic_write_text, check_output_dir, output_dir
 from voyager_pipe.models.converted import FORMAT_NAME, FORMAT_VERSION, MODEL_INDEX, vae_tiling_from_official
 from voyager_pipe.models.official_layout import (
     TRANSFORMER_CONTEXT_FILE,
@@ -57,7 +57,6 @@ from voyager_pipe.models.official_layout import (
 )
 
 __all__ = [
-    "DTYPES",
     "ConversionReport",
     "convert_checkpoint",
     "convert_transformer_state_dict",
@@ -429,14 +428,9 @@ class ConversionReport:
 
 
 def _resolve_dtype(dtype: str | torch.dtype) -> tuple[str, torch.dtype]:
-    if isinstance(dtype, torch.dtype):
-        names = {v: k for k, v in DTYPES.items()}
-        if dtype not in names:
-            raise InputError(f"dtype: {dtype} is not one of {sorted(DTYPES)}")
-        return names[dtype], dtype
-    if dtype not in DTYPES:
-        raise InputError(f"dtype: {dtype!r} is not one of {sorted(DTYPES)}")
-    return dtype, DTYPES[dtype]
+    """``(name, torch dtype)`` of ``--dtype``."""
+    torch_dtype = resolve_dtype(dtype, "--dtype")
+    return {v: k for k, v in DTYPES.items()}[torch_dtype], torch_dtype
 
 
 def convert_checkpoint(
@@ -455,7 +449,8 @@ def convert_checkpoint(
 
     Args:
         src_dir: the release's ``ckpts/`` folder (or its parent).
-        dst_dir: output folder (must not exist unless ``overwrite``); built in ``<dst>.partial`` first.
+        dst_dir: output folder (must not exist unless ``overwrite``, and then be one this tool wrote); built
+            in ``<dst>.partial`` first (:func:`voyager_pipe.io.atomic.output_dir`).
         dtype: ``"bf16"``, ``"fp16"`` or ``"fp32"`` for the transformer (the VAE and the transformer's
             fp32 modules, :data:`~voyager_pipe.models.transformer.FP32_MODULES`, are kept in fp32).
         include_context: ``"auto"`` takes the ``_context`` transformer when present, ``True`` requires
@@ -469,15 +464,14 @@ def convert_checkpoint(
     dtype_name, torch_dtype = _resolve_dtype(dtype)
     if not src_dir.is_dir():
         raise InputError(f"--src {src_dir}: not a folder")
-    if dst_dir.exists() and any(dst_dir.iterdir()) and not overwrite:
-        raise InputError(f"--dst {dst_dir}: exists and is not empty (use --overwrite)")
+    check_output_dir(dst_dir, inputs=(src_dir,), overwrite=overwrite, option="--dst")  # before reading anything
     transformer_path, use_context = _locate_transformer(src_dir, include_context)
     vae_path = _find(src_dir, VAE_FILE) if include_vae else None
     if include_vae and vae_path is None:
         raise InputError(f"--src {src_dir}: {VAE_FILE} not found (or convert without the VAE)")
 
     notes: list[str] = []
-    with output_dir(dst_dir) as partial_dir:
+    with output_dir(dst_dir, inputs=(src_dir,), overwrite=overwrite, option="--dst") as partial_dir:
         num_tensors, num_params = _convert_transformer_file(
             transformer_path, use_context, partial_dir / "transformer", torch_dtype, load_key, rope_axes_dim,
             max_shard_size, progress)

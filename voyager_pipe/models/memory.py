@@ -216,7 +216,7 @@ def make_cache_config(cfg: VoyagerConfig, current_timestep: Callable[[], float],
         raise InputError("voyager.cache_options.mag_ratios: MagCache needs the model's magnitude ratios; run one clip "
                          "with voyager.cache_options: {calibrate: true} (prints them), then pass them here")
     if method == "taylorseer":
-        options["taylor_factors_dtype"] = torch.float32
+        options["taylor_factors_dtype"] = DTYPES[cfg.dtype]  # the compute dtype (float32 factors double the state)
     if method == "faster":
         options.update(current_timestep_callback=current_timestep, tensor_format="BCFHW",
                        is_guidance_distilled=not cfg_batched,
@@ -531,8 +531,7 @@ def _cache_state_bytes(cfg: VoyagerConfig, transformer: torch.nn.Module, unit: f
         order = int(cfg.cache_options.get("max_order", 1))
         if cfg.cache_options.get("use_lite_mode", False):
             return 0.0  # only the final projection's output is kept
-        factor_scale = 4 / torch.empty((), dtype=DTYPES[cfg.dtype]).element_size()  # factors kept in float32
-        return attention_modules * (order + 1) * unit * factor_scale
+        return attention_modules * (order + 1) * unit  # factors in the compute dtype
     if method == "faster":
         return attention_modules * 2 * (unit / batch)  # outputs of the conditional half at t-1 and t
     return 0.0

@@ -35,7 +35,6 @@ from pathlib import Path
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from diffusers.configuration_utils import register_to_config
 from diffusers.models.modeling_outputs import Transformer2DModelOutput
@@ -45,6 +44,8 @@ from diffusers.models.transformers.transformer_hunyuan_video import (
     HunyuanVideoTransformer3DModel,
     HunyuanVideoTransformerBlock,
 )
+
+from voyager_pipe.models.parallel import align_to_last_tokens
 
 __all__ = [
     "FP32_MODULES",
@@ -304,9 +305,9 @@ class VoyagerTransformer3DModel(HunyuanVideoTransformer3DModel):
         # 3. Context branch (computed once, added by every main block)
         double_residual, single_visual, single_text = self._context_residuals(
             latents, encoder_hidden_states, temb, encoder_attention_mask)
-        pad = num_tokens - double_residual.shape[1]  # the condition sits on the LAST image tokens
-        double_residual = F.pad(double_residual, (0, 0, pad, 0))  # [B, N, D]
-        single_visual = F.pad(single_visual, (0, 0, pad, 0))  # [B, N, D]
+        # the condition sits on the LAST image tokens (context parallel: this rank's part of them)
+        double_residual = align_to_last_tokens(double_residual, num_tokens, self)  # [B, N, D]
+        single_visual = align_to_last_tokens(single_visual, num_tokens, self)  # [B, N, D]
 
         # 4. Dual-stream then single-stream blocks (the reference adds the context residuals after each;
         #    the Voyager blocks add them inside, so block-skipping caches treat them as part of the block)

@@ -112,20 +112,22 @@ def thumbnail(rgb: np.ndarray, width: int = THUMBNAIL_WIDTH) -> np.ndarray:
 
 
 def frame_panel(rgb: np.ndarray, depth: np.ndarray | None, mask: np.ndarray | None,
-                height: int = PANEL_HEIGHT) -> np.ndarray:
+                height: int = PANEL_HEIGHT, depth_range: tuple[float, float] | None = None) -> np.ndarray:
     """RGB | colourised depth | mask side by side, ``[height, 3 * w + 4, 3]`` uint8.
 
     Args:
         rgb: ``[H, W, 3]`` uint8.
         depth: ``[H, W]`` z-depth (0 = no value) or None (a black tile).
         mask: ``[H, W]`` bool (cache coverage) or None (a black tile).
+        depth_range: inverse-depth range of the colour map (the run's, so that colours compare across
+            frames, as in video_rgbd.mp4); None: this frame's own.
     """
-    from voyager_pipe.io.video import colorize_depth
+    from voyager_pipe.io.video import colour_depth, inverse_depth_range
 
     tile_rgb = resize_to_height(rgb, height)  # [h, w, 3]
     if depth is not None:
-        coloured = colorize_depth(torch.from_numpy(np.ascontiguousarray(depth, dtype=np.float32))[None, None])[0]  # [3, H, W]
-        tile_depth = resize_to_height((coloured.permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8), height, nearest=True)
+        lo, hi = depth_range if depth_range is not None else inverse_depth_range([depth])
+        tile_depth = resize_to_height(colour_depth(depth, lo, hi), height, nearest=True)  # [h, w, 3]
     else:
         tile_depth = np.zeros_like(tile_rgb)
     if mask is not None:
@@ -142,6 +144,19 @@ class FrameFiles:
 
     def __init__(self, *folders: str | Path):
         self.folders = [Path(f) for f in folders]
+        self._depth_range: tuple[int, tuple[float, float]] | None = None  # (files it was computed from, range)
+
+    def depth_range(self) -> tuple[float, float] | None:
+        """The inverse-depth range of the folder's depth files (as the videos use), recomputed when files appear."""
+        from voyager_pipe.io.video import inverse_depth_range
+
+        for folder in self.folders:
+            files = sorted((folder / "depth").glob("[0-9]*.npy"))
+            if files:
+                if self._depth_range is None or self._depth_range[0] != len(files):
+                    self._depth_range = (len(files), inverse_depth_range(files))
+                return self._depth_range[1]
+        return None
 
     def _file(self, sub: str, index: int, suffix: str) -> Path | None:
         from voyager_pipe.io.frames import frame_name
@@ -174,7 +189,7 @@ class FrameFiles:
         mask_path = self._file("mask", index, ".png")
         depth = np.load(depth_path, allow_pickle=False) if depth_path else None
         mask = cv2.imread(str(mask_path), cv2.IMREAD_GRAYSCALE) > 127 if mask_path else None
-        return frame_panel(rgb, depth, mask, height)
+        return frame_panel(rgb, depth, mask, height, self.depth_range() if depth is not None else None)
 
 
 def run_summary(run: RunFolder) -> str:

@@ -105,14 +105,16 @@ class WorldCache:
         cfg: :class:`~voyager_pipe.world.config.CacheConfig` (defaults when ``None``).
         renderer: a ``PointRenderer``; ``voyager_pipe.render.get_renderer(None, device)`` when ``None``.
         device: where the points live and rendering happens (default CPU).
+        seed: seed of the random thinning used by ``cfg.max_points`` (``gen`` passes the run's ``seed``).
     """
 
-    def __init__(self, cfg: CacheConfig | None = None, renderer=None, device=None):
+    def __init__(self, cfg: CacheConfig | None = None, renderer=None, device=None, seed: int = 0):
         self.cfg = cfg or CacheConfig()
+        self.seed = int(seed)  # the run's seed (one seed setting): random thinning of max_points
         if self.cfg.normal_angle_deg <= 0 or self.cfg.normal_angle_deg > 180:
             raise InputError(f"cache.normal_angle_deg: must be in (0, 180], got {self.cfg.normal_angle_deg}")
         for name in ("max_depth", "voxel_size", "max_points", "gap_tolerance", "far_margin"):
-            if not getattr(self.cfg, name) >= 0:
+            if getattr(self.cfg, name) is not None and not getattr(self.cfg, name) >= 0:
                 raise InputError(f"cache.{name}: must be >= 0, got {getattr(self.cfg, name)}")
         self.device = torch.device(device) if device is not None else torch.device("cpu")
         if renderer is None:
@@ -312,10 +314,10 @@ class WorldCache:
             inside = valid_mask.to(self.device)
         finite = depth.isfinite() & (depth > 0)  # [T, 1, H, W]
         valid = finite & inside & (depth < self.far_threshold)  # [T, 1, H, W]
-        if self.cfg.max_depth > 0:
+        if self.cfg.max_depth is not None:
             valid &= depth <= self.cfg.max_depth
         if self.far_depth is None and not bool(valid.any()):
-            limit = f" and <= cache.max_depth={self.cfg.max_depth}" if self.cfg.max_depth > 0 else ""
+            limit = f" and <= cache.max_depth={self.cfg.max_depth}" if self.cfg.max_depth is not None else ""
             raise ValueError(f"depth: no valid pixel (need finite depth > 0{limit}"
                              f"{' inside valid_mask' if valid_mask is not None else ''})")
         sky = inside & ~valid if self.cfg.background else torch.zeros_like(valid)  # [T, 1, H, W]
@@ -424,7 +426,7 @@ class WorldCache:
 
     def _thin(self, max_points: int) -> None:
         """Uniform random thinning down to ``max_points``; the first frame's points go last."""
-        generator = torch.Generator().manual_seed(self.cfg.seed + len(self.history))
+        generator = torch.Generator().manual_seed(self.seed + len(self.history))
         score = torch.rand(len(self), generator=generator).to(self.device)  # [P] in [0, 1)
         first_frame = int(self.frame_ids.min())
         score = torch.where(self.frame_ids == first_frame, score - 1.0, score)  # [P] first frame preferred
