@@ -9,7 +9,7 @@ surface this is linear interpolation between the samples (the normalised tent we
 samples of a surface behind never leak in, so depth edges stay sharp. Pixels that no agreeing
 point reaches keep the front render's values.
 
-Cost: one projection and two ``index_add_`` over ``4 P`` taps per camera (cameras are
+Cost: one projection and ``bincount`` scatter-adds over ``4 P`` taps per camera (cameras are
 processed one at a time to bound memory).
 """
 
@@ -55,8 +55,8 @@ def splat_resample(points: torch.Tensor, colors: torch.Tensor, cameras: Cameras,
         fx, fy = x - x0, y - y0  # [Q]
         front_depth = front.depth[n, 0].reshape(-1)  # [H*W]
         front_mask = front.mask[n, 0].reshape(-1)  # [H*W]
-        acc = torch.zeros(H * W, 5, device=device, dtype=points.dtype)  # [H*W, 5]: w*rgb, w*z, w
-        values = torch.cat([col, z[:, None], torch.ones_like(z[:, None])], dim=1)  # [Q, 5]
+        acc = torch.zeros(5, H * W, device=device, dtype=torch.float64)  # [5, H*W]: w*rgb, w*z, w
+        values = torch.cat([col, z[:, None], torch.ones_like(z[:, None])], dim=1).T.double()  # [5, Q]
         for dy, dx in ((0, 0), (0, 1), (1, 0), (1, 1)):  # the four neighbouring centres
             cx, cy = x0 + dx, y0 + dy  # [Q]
             weight = (fx if dx else 1 - fx) * (fy if dy else 1 - fy)  # [Q]
@@ -64,11 +64,12 @@ def splat_resample(points: torch.Tensor, colors: torch.Tensor, cameras: Cameras,
             pixel = (cy.clamp(0, H - 1) * W + cx.clamp(0, W - 1)).long()  # [Q]
             ref = front_depth[pixel]  # [Q]
             ok = inside & front_mask[pixel] & ((z - ref).abs() <= rel_tol * ref)  # [Q]
-            acc.index_add_(0, pixel[ok], values[ok] * weight[ok, None])
-        total = acc[:, 4]  # [H*W]
+            tap = torch.where(ok, weight, torch.zeros_like(weight)).double()  # [Q] (0 = rejected)
+            for c in range(5):  # bincount: a fast 1-D scatter-add (index_add_ on rows is slow on CPU)
+                acc[c] += torch.bincount(pixel, weights=values[c] * tap, minlength=H * W)
+        total = acc[4]  # [H*W]
         reached = total > 1e-6  # [H*W]
-        safe = total.clamp_min(1e-6)[:, None]  # [H*W, 1]
-        mean = (acc[:, :4] / safe).T.reshape(4, H, W)  # [4, H, W]
+        mean = (acc[:4] / total.clamp_min(1e-6)).to(points.dtype).reshape(4, H, W)  # [4, H, W]
         reached = reached.reshape(1, H, W)  # [1, H, W]
         rgb_out[n] = torch.where(reached, mean[:3], rgb_out[n])
         depth_out[n] = torch.where(reached, mean[3:], depth_out[n])

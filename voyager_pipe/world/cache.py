@@ -166,11 +166,29 @@ class WorldCache:
 
     def load_meta(self, meta: dict) -> None:
         """Restore :meth:`meta` (validated by the caller)."""
-        self.history = [FrameStats(**f) for f in meta["history"]]
+        self.history = [f if isinstance(f, FrameStats) else FrameStats(**f) for f in meta["history"]]
         self._next_frame_id = int(meta["next_frame_id"])
         self._thinned = int(meta["thinned"])
         self.far_depth = None if meta["far_depth"] is None else float(meta["far_depth"])
         self._voxel_keys_sorted = None
+
+    def state_dict(self) -> dict:
+        """Exact in-memory state (copies): ``<layer>_<column>`` tensors of both layers plus :meth:`meta`'s values
+        (the PLY quantises colours to 8 bits, so it cannot restore a cache exactly)."""
+        state = {f"{layer}_{name}": value.clone() for layer, store in (("geometry", self.geometry),
+                                                                        ("background", self.background))
+                 for name, value in store.rows().items()}
+        state.update(history=list(self.history), next_frame_id=self._next_frame_id, thinned=self._thinned,
+                     far_depth=self.far_depth)
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore :meth:`state_dict` (tensors move to this cache's device)."""
+        from voyager_pipe.world.points import COLUMNS
+
+        for layer, store in (("geometry", self.geometry), ("background", self.background)):
+            store.replace(**{name: state[f"{layer}_{name}"].to(self.device) for name in COLUMNS})
+        self.load_meta(state)
 
     # ------------------------------------------------------------------ render
     def render(self, cameras: Cameras, recipe: ConditionRender | None = None) -> RenderOutput:
