@@ -7,12 +7,8 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "voyager_pipe"
 
-# Known package-level edge that closes a cycle and is being removed by its owner (the `core` helper):
-# generate/registry.py names PipelineConfig in a type annotation. Nothing else may be added here.
-PENDING = {("voyager_pipe.generate", "voyager_pipe.config")}
-# Known module-level edge of the `view` helper's new code (view.run_folder -> view.exports, function-level import
-# closing a cycle with view.exports -> view.run_folder); reported to its owner. Nothing else may be added here.
-PENDING_MODULES = {("voyager_pipe.view.run_folder", "voyager_pipe.view.exports")}
+PENDING = set()  # no exemption: every cycle fails
+PENDING_MODULES = set()
 
 
 def _module_name(path: Path) -> str:

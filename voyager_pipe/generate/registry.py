@@ -7,26 +7,27 @@ hands a backend ONLY its own config section(s).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from typing import Any, Callable
 
 import torch
 
 from voyager_pipe.errors import InputError, MissingDependencyError
 from voyager_pipe.generate.base import ClipGenerator
 
-if TYPE_CHECKING:  # pragma: no cover
-    from voyager_pipe.config import PipelineConfig
+PipelineSections = Any
+"""A :class:`voyager_pipe.config.PipelineConfig` (not imported here: the config imports this package's sections).
+A factory reads only its backend's sections of it (``warp``; ``voyager``, ``generate`` and ``parallel``)."""
 
-GeneratorFactory = Callable[["PipelineConfig", torch.device], ClipGenerator]
+GeneratorFactory = Callable[[PipelineSections, torch.device], ClipGenerator]
 
 
-def _make_warp(config: "PipelineConfig", device: torch.device) -> ClipGenerator:
+def _make_warp(config: PipelineSections, device: torch.device) -> ClipGenerator:
     from voyager_pipe.generate.warp import WarpGenerator
 
     return WarpGenerator.from_config(config.warp, device=device)
 
 
-def _make_voyager(config: "PipelineConfig", device: torch.device) -> ClipGenerator:
+def _make_voyager(config: PipelineSections, device: torch.device) -> ClipGenerator:
     try:
         from voyager_pipe.generate.voyager import VoyagerGenerator
     except ImportError as exc:
@@ -46,7 +47,7 @@ it must not download anything.
 """
 
 
-def resolve_backend_name(config: "PipelineConfig") -> str:
+def resolve_backend_name(config: PipelineSections) -> str:
     """``generate.backend`` with ``auto`` resolved: voyager when ``voyager.model_dir`` is set, else warp."""
     name = config.generate.backend
     if name == "auto":
@@ -54,7 +55,7 @@ def resolve_backend_name(config: "PipelineConfig") -> str:
     return name
 
 
-def get_generator(config: "PipelineConfig", device: torch.device | str | None = None) -> ClipGenerator:
+def get_generator(config: PipelineSections, device: torch.device | str | None = None) -> ClipGenerator:
     """Build the configured clip generator (``config.generate.backend``, ``auto`` resolved)."""
     name = resolve_backend_name(config)
     if name not in GENERATORS:

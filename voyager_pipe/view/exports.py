@@ -68,7 +68,7 @@ def load_gaussians(path: Path, budget: int = 0) -> dict[str, np.ndarray]:
     """A 3DGS ``.ply`` as viser wants it: ``centers [G, 3]``, ``covariances [G, 3, 3]``, ``rgbs [G, 3]``
     in [0, 1], ``opacities [G, 1]`` (activations applied: sigmoid opacity, exp scale, unit quaternion)."""
     from voyager_pipe.camera.rotations import quaternion_to_matrix
-    from voyager_pipe.view.run_folder import downsample_points
+    from voyager_pipe.view.budget import downsample_points
     from voyager_pipe.world.ply import read_ply
 
     data = read_ply(path)

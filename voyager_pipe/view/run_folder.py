@@ -15,6 +15,7 @@ import torch
 
 from voyager_pipe.camera.cameras import Cameras
 from voyager_pipe.errors import InputError
+from voyager_pipe.view.budget import downsample_points
 
 THUMBNAIL_WIDTH = 160  # pixels: frustum images
 PANEL_HEIGHT = 180  # pixels: each of the three panel tiles
@@ -37,13 +38,6 @@ class RunFolder:
         return len(self.cameras)
 
 
-def downsample_points(xyz: np.ndarray, rgb: np.ndarray, budget: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """A uniform random subset of at most ``budget`` points (the same subset for the same seed), in file order."""
-    count = xyz.shape[0]
-    if budget <= 0 or count <= budget:
-        return xyz, rgb
-    keep = np.sort(np.random.default_rng(seed).choice(count, size=budget, replace=False))  # [budget]
-    return xyz[keep], rgb[keep]
 
 
 def _incomplete_hint(path: Path) -> str:

@@ -30,7 +30,8 @@ import torch
 from voyager_pipe.camera.cameras import Cameras
 from voyager_pipe.errors import InputError, MissingDependencyError
 from voyager_pipe.view.poses import look_at_up, vertical_fov, viser_poses
-from voyager_pipe.view.run_folder import FrameFiles, RunFolder, downsample_points, run_summary
+from voyager_pipe.view.budget import downsample_points
+from voyager_pipe.view.run_folder import FrameFiles, RunFolder, run_summary
 
 POINTS = "/world/points"
 FRUSTA = "/frusta"
