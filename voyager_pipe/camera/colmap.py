@@ -21,7 +21,7 @@ from voyager_pipe.io.atomic import atomic_write_text
 from voyager_pipe.io.reading import MAX_FRAMES, check_count, read_text
 from voyager_pipe.camera.cameras import Cameras
 from voyager_pipe.camera.rotations import matrix_to_quaternion, quaternion_to_matrix
-from voyager_pipe.camera.validate import check_intrinsics, check_poses, check_size
+from voyager_pipe.camera.validate import check_intrinsics, check_poses, check_size, pinhole_arrays_to_write
 from voyager_pipe.errors import InputError
 
 # model -> (number of params, parameters are "f cx cy" (True) or "fx fy cx cy" (False))
@@ -162,13 +162,8 @@ def write(path: str | Path, cameras: Cameras, image_pattern: str = "{:05d}.png")
     path = Path(path)
     if path.name in ("cameras.txt", "images.txt", "points3D.txt"):
         path = path.parent
-    K = cameras.K.detach().cpu().to(torch.float64)  # [N, 3, 3]
-    w2c = cameras.w2c.detach().cpu().to(torch.float64)  # [N, 4, 4]
+    K, w2c = pinhole_arrays_to_write(cameras, path, "COLMAP PINHOLE")  # [N, 3, 3], [N, 4, 4]
     n = len(cameras)
-    if n == 0:
-        raise InputError(f"{path}: cannot write an empty trajectory")
-    if bool((K[:, 0, 1] != 0).any()):
-        raise InputError(f"{path}: COLMAP PINHOLE cannot store skewed intrinsics (K[0][1] != 0)")
     params = torch.stack([K[:, 0, 0], K[:, 1, 1], K[:, 0, 2], K[:, 1, 2]], dim=-1)  # [N, 4]
     unique, camera_index = torch.unique(params, dim=0, return_inverse=True)  # [C, 4], [N]
     quats = matrix_to_quaternion(w2c[:, :3, :3])  # [N, 4]

@@ -21,7 +21,7 @@ from voyager_pipe.camera._text import fmt_float
 from voyager_pipe.io.atomic import atomic_write_text
 from voyager_pipe.io.reading import MAX_FRAMES, check_count, read_text
 from voyager_pipe.camera.cameras import Cameras
-from voyager_pipe.camera.validate import check_intrinsics, check_poses, check_size
+from voyager_pipe.camera.validate import check_intrinsics, check_poses, check_size, pinhole_arrays_to_write
 from voyager_pipe.errors import InputError
 
 FIELDS_PER_LINE = 19
@@ -75,13 +75,8 @@ def write(path: str | Path, cameras: Cameras, url: str = "unknown", fps: float =
         fps: frame rate for the microsecond timestamps ``round(i * 1e6 / fps)`` when ``timestamps`` is None.
         timestamps: explicit per-frame timestamps (integers).
     """
-    K = cameras.K.detach().cpu().to(torch.float64)  # [N, 3, 3]
-    w2c = cameras.w2c.detach().cpu().to(torch.float64)  # [N, 4, 4]
+    K, w2c = pinhole_arrays_to_write(cameras, path, "RealEstate10K")  # [N, 3, 3], [N, 4, 4]
     n = len(cameras)
-    if n == 0:
-        raise InputError(f"{path}: cannot write an empty trajectory")
-    if bool((K[:, 0, 1] != 0).any()):
-        raise InputError(f"{path}: RealEstate10K cannot store skewed intrinsics (K[0][1] != 0)")
     if timestamps is None:
         timestamps = [round(i * 1e6 / fps) for i in range(n)]
     if len(timestamps) != n:

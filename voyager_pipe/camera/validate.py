@@ -106,3 +106,15 @@ def check_size(width, height, source: str) -> tuple[int, int]:
         raise InputError(f"{source}: image size must be positive integers, got width={width!r}, height={height!r}")
     check_image_size(w, h, source)
     return w, h
+
+
+def pinhole_arrays_to_write(cameras, path, fmt: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(K [N, 3, 3], w2c [N, 4, 4])`` in float64 on the CPU for a writer of format ``fmt`` that stores
+    skew-free pinhole intrinsics; an empty trajectory or a skewed ``K`` is refused naming ``path``."""
+    K = cameras.K.detach().cpu().to(torch.float64)  # [N, 3, 3]
+    w2c = cameras.w2c.detach().cpu().to(torch.float64)  # [N, 4, 4]
+    if len(cameras) == 0:
+        raise InputError(f"{path}: cannot write an empty trajectory")
+    if bool((K[:, 0, 1] != 0).any()):
+        raise InputError(f"{path}: {fmt} cannot store skewed intrinsics (K[0][1] != 0)")
+    return K, w2c
