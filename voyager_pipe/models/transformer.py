@@ -98,11 +98,11 @@ def text_attention_mask(num_visual_tokens: int, encoder_attention_mask: torch.Te
     return mask[:, None, None, :]  # [B, 1, 1, N+L]
 
 
-class VoyagerTransformerBlock(HunyuanVideoTransformerBlock):
-    """Double-stream block that adds the context branch's residual to its image tokens itself.
+class _ContextResidualBlock:
+    """Mixin: run the diffusers block, then add the context branch's residuals (image and text tokens).
 
     Inside the block (not after it in the model's loop) so that diffusers' block-skipping caches
-    (first-block cache, MagCache) skip or replay the residual together with the block.
+    (first-block cache, MagCache) skip or replay the residuals together with the block.
     """
 
     def forward(
@@ -113,27 +113,7 @@ class VoyagerTransformerBlock(HunyuanVideoTransformerBlock):
         attention_mask: torch.Tensor | None = None,
         image_rotary_emb: tuple[torch.Tensor, torch.Tensor] | None = None,
         context_residual: torch.Tensor | None = None,  # [B, N, D]
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        hidden_states, encoder_hidden_states = super().forward(
-            hidden_states, encoder_hidden_states, temb, attention_mask, image_rotary_emb
-        )  # [B, N, D], [B, L, D]
-        if context_residual is not None:
-            hidden_states = hidden_states + context_residual
-        return hidden_states, encoder_hidden_states
-
-
-class VoyagerSingleTransformerBlock(HunyuanVideoSingleTransformerBlock):
-    """Single-stream block that adds the context branch's residuals (image and text tokens) itself."""
-
-    def forward(
-        self,
-        hidden_states: torch.Tensor,  # [B, N, D]
-        encoder_hidden_states: torch.Tensor,  # [B, L, D]
-        temb: torch.Tensor,  # [B, D]
-        attention_mask: torch.Tensor | None = None,
-        image_rotary_emb: tuple[torch.Tensor, torch.Tensor] | None = None,
-        context_residual: torch.Tensor | None = None,  # [B, N, D]
-        context_text_residual: torch.Tensor | None = None,  # [B, L, D]
+        context_text_residual: torch.Tensor | None = None,  # [B, L, D] (single-stream blocks only)
     ) -> tuple[torch.Tensor, torch.Tensor]:
         hidden_states, encoder_hidden_states = super().forward(
             hidden_states, encoder_hidden_states, temb, attention_mask, image_rotary_emb
@@ -143,6 +123,14 @@ class VoyagerSingleTransformerBlock(HunyuanVideoSingleTransformerBlock):
         if context_text_residual is not None:
             encoder_hidden_states = encoder_hidden_states + context_text_residual
         return hidden_states, encoder_hidden_states
+
+
+class VoyagerTransformerBlock(_ContextResidualBlock, HunyuanVideoTransformerBlock):
+    """Double-stream block that adds the context branch's residual to its image tokens itself."""
+
+
+class VoyagerSingleTransformerBlock(_ContextResidualBlock, HunyuanVideoSingleTransformerBlock):
+    """Single-stream block that adds the context branch's residuals (image and text tokens) itself."""
 
 
 class VoyagerTransformer3DModel(HunyuanVideoTransformer3DModel):
