@@ -167,7 +167,7 @@ def test_resume_removes_stale_temporary_files(inputs, tmp_path):
     args = build_parser().parse_args([str(a) for a in gen_argv(inputs, out)])
     pipeline = WorldPipeline(config_from_args(args, GEN_FLAGS))
     with pytest.raises(RuntimeError):
-        pipeline(inputs["image"], inputs["traj"], out, depth=inputs["depth"], on_clip_done=interrupt)
+        pipeline(inputs["image"], inputs["traj"], out, depth=inputs["depth"], on_clip=lambda result, *_: interrupt(result.plan.index))
     partial = tmp_path / "run.partial"
     stale = partial / "depth" / ".00001.npy.abc123.tmp"
     stale.write_bytes(b"half")

@@ -108,7 +108,7 @@ def test_resume_after_interruption_gives_identical_outputs(scene_case, tmp_path)
             raise Stop
 
     with pytest.raises(Stop):
-        WorldPipeline(cfg)(*args, tmp_path / "cut", depth=root / "depth.npy", on_clip_done=interrupt)
+        WorldPipeline(cfg)(*args, tmp_path / "cut", depth=root / "depth.npy", on_clip=lambda result, *_: interrupt(result.plan.index))
     assert (tmp_path / "cut.partial" / "state" / "state.json").is_file() and not (tmp_path / "cut").exists()
     WorldPipeline(cfg)(*args, tmp_path / "cut", depth=root / "depth.npy", resume=True)
     full, cut = tmp_path / "full", tmp_path / "cut"

@@ -51,7 +51,7 @@ def _interrupted(inputs, out, after_clip: int):
 
     with pytest.raises(Stop):
         WorldPipeline(_config())(inputs / "image.png", inputs / "traj.json", out, depth=inputs / "depth.npy",
-                                 on_clip_done=interrupt)
+                                 on_clip=lambda result, *_: interrupt(result.plan.index))
     return out.with_name(out.name + ".partial") / "state"
 
 

@@ -59,7 +59,7 @@ def main(argv=None) -> int:
                 last[0] = now
 
             out = WorldPipeline(cfg)(tmp / "image.png", tmp / "traj.json", tmp / f"out{frames}", depth=tmp / "depth.npy",
-                                     overwrite=True, on_clip_done=on_clip)
+                                     overwrite=True, on_clip=lambda result, *_: on_clip(result.plan.index))
             t = out.timings
             per = {k: t.get(k, 0.0) / frames for k in ("render", "cache_update", "generator", "io", "total")}
             print(f"{frames} frames ({trajectory}) at {width}x{height}: {per['total']:.3f} s/frame total (goal <= 0.35) | render {per['render']:.3f} | "

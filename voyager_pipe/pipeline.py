@@ -85,11 +85,10 @@ class WorldPipeline:
         depth: str | Path | None = None,
         resume: bool = False,
         overwrite: bool = False,
-        on_clip_done: Optional[Callable[[int], None]] = None,
         on_clip: Optional[Callable] = None,
     ) -> WorldPipelineOutput:
-        """Run ``gen``. ``on_clip_done(clip_index)`` is called after each clip's state is saved;
-        ``on_clip(result, cache, cameras, folder)`` too, with the clip, the cache and the folder (live viewers)."""
+        """Run ``gen``. ``on_clip(result, cache, cameras, folder)`` is called after each clip's frames and state
+        are saved (``result.plan.index`` is the clip's index; live viewers, interruption tests, benchmarks)."""
         from voyager_pipe.depth import estimate_depth
         from voyager_pipe.generate.registry import get_generator
         from voyager_pipe.generate.scheduler import ClipScheduler
@@ -150,8 +149,6 @@ class WorldPipeline:
                 result.state.timings["io"] = io_seconds + time.perf_counter() - t
                 self._save_state(writer, result.state, cache, len(cameras))
                 io_seconds += time.perf_counter() - t
-                if on_clip_done is not None:
-                    on_clip_done(result.plan.index)
                 if on_clip is not None:
                     on_clip(result, cache, cameras, folder)
             timings.update({k: v for k, v in scheduler.timings.items()})
