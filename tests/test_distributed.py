@@ -69,6 +69,11 @@ def _rank_main(rank: int, port: int, out_dir: str) -> None:
             again = transformer(**inputs, return_dict=False)[0]  # the hooks keep no state between calls
         results[name] = torch.stack([reference, parallel, again])
     torch.save(results, Path(out_dir) / f"rank{rank}.pt")
+    # Both ranks reach this point before either tears the group down: otherwise the first to exit can
+    # close gloo's connection while the other still uses it (seen once in CI as a SIGABRT, "terminate
+    # called without an active exception", in rank 0 after its results were saved).
+    torch.distributed.barrier()
+    torch.distributed.destroy_process_group()
 
 
 def test_degrees_check_the_process_count():
