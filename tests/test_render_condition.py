@@ -13,7 +13,7 @@ from voyager_pipe.camera.cameras import Cameras, intrinsics_from_fov
 from voyager_pipe.render import zbuffer
 from voyager_pipe.render.base import RenderOutput, gather_output
 from voyager_pipe.render.condition import PREVIEW_CONDITION, RELEASED_CONDITION, ConditionRender
-from voyager_pipe.render.gaps import close_gaps
+from voyager_pipe.render.gaps import close_gaps, extend_frontier
 from voyager_pipe.world import CacheConfig, WorldCache
 from voyager_pipe.world.ply import read_ply
 
@@ -98,7 +98,10 @@ def test_far_layer_can_be_switched_off():
     depth[..., : H // 2, :] = 0.0
     cache = WorldCache(CacheConfig(background=False))
     cache.update(rgb, depth, cams[0])
-    assert len(cache.background) == 0 and not bool(cache.render(cams[0]).mask[..., : H // 2, :].any())
+    mask = cache.render(cams[0]).mask  # [1, 1, H, W]
+    # nothing in the sky half but the plane's one-pixel frontier (its last samples' footprints)
+    assert len(cache.background) == 0 and not bool(mask[..., : H // 2 - 1, :].any())
+    assert bool(mask[..., H // 2 - 1, :].all())
 
 
 # ---------------------------------------------------------------- gap closing with depth agreement
@@ -120,6 +123,45 @@ def test_gap_closing_fills_gaps_of_one_surface_but_never_across_a_depth_edge():
     assert bool(filled[0, 0, 8, 2]) and bool(filled[0, 0, 8, 3])
     assert not bool(filled[0, 0, :, 7].any())  # the silhouette does not grow
     assert torch.equal(closed.depth[depth > 0], depth[depth > 0])  # covered pixels unchanged
+
+
+def test_frontier_extends_one_pixel_into_empty_space_only():
+    depth = torch.zeros(1, 1, 8, 10)
+    depth[..., :, :4] = 2.0  # a surface on the left, nothing known to its right
+    depth[..., 2:6, 4:6] = 1.0  # a foreground patch in front of it, reaching into the unknown
+    out, added = extend_frontier(_render(depth))
+    expected = torch.zeros(8, 10, dtype=torch.bool)
+    expected[:, 4] = True  # the surface's next pixel ...
+    expected[2:6, 4:6] = False  # ... except where the patch is rendered (never overwritten)
+    expected[2:6, 6] = True  # the patch's own next pixel
+    expected[1, 4:6] = expected[6, 4:6] = True  # above and below the patch
+    assert torch.equal(added[0, 0], expected)
+    assert float(out.depth[0, 0, 0, 4]) == 2.0 and float(out.depth[0, 0, 3, 6]) == 1.0
+    # (1, 4) touches the surface (2.0, left) and the patch (1.0, below): the nearer wins, unless
+    # a frame's own depth says which one it sees
+    assert float(out.depth[0, 0, 1, 4]) == 1.0
+    chosen, _ = extend_frontier(_render(depth), prefer=torch.full((1, 1, 8, 10), 2.1))
+    assert float(chosen.depth[0, 0, 1, 4]) == 2.0
+    assert torch.equal(out.depth[depth > 0], depth[depth > 0])
+
+
+def test_a_turned_view_adds_exactly_the_columns_no_earlier_sample_reaches():
+    # Turning by 2 degrees shifts the image border by f / cos^2(30 deg) * 0.0349 rad = 2.58 px
+    # (f = 32 / tan 30 deg = 55.4 px): frame 0's last sample lands at 2.08 px from camera 1's
+    # border and stands for the surface up to half a pixel beyond (1.58 px), so exactly the
+    # columns centred at 0.5 and 1.5 px are new. (Without the frontier and the border margin,
+    # twice as many columns count as unseen.)
+    from voyager_pipe.geometry import pixel_rays
+
+    cams = _cameras([0.0, 0.0], yaw_deg=[0.0, 2.0])
+    rgb, depth = _plane_frame(2.0)
+    origin, directions = pixel_rays(cams.K[1:2], cams.w2c[1:2], H, W)  # [1, 3], [1, H, W, 3]
+    points = origin[:, None, None] + directions * ((2.0 - origin[0, 2]) / directions[..., 2:3])  # [1, H, W, 3] on the plane z = 2
+    seen_depth = (points @ cams.w2c[1, :3, :3].T + cams.w2c[1, :3, 3])[..., 2:3].permute(0, 3, 1, 2).float()  # [1, 1, H, W]
+    cache = WorldCache()
+    cache.update(rgb, depth, cams[0])
+    assert cache.update(rgb, seen_depth, cams[1]).added == 2 * H
+    assert bool(cache.render(cams[1]).mask.all())
 
 
 def test_visibility_closes_gaps_only_where_the_new_depth_agrees():

@@ -128,6 +128,13 @@ class Cameras:
         scale = torch.tensor([[sx, sx, sx], [sy, sy, sy], [1, 1, 1]], dtype=self.K.dtype, device=self.K.device)
         return Cameras(K=self.K * scale, w2c=self.w2c.clone(), width=width, height=height)
 
+    def pad(self, margin: int) -> "Cameras":
+        """Same cameras seeing ``margin`` more pixels on every side (size + 2 margin, principal point + margin)."""
+        K = self.K.clone()  # [N, 3, 3]
+        K[:, 0, 2] += margin
+        K[:, 1, 2] += margin
+        return Cameras(K=K, w2c=self.w2c.clone(), width=self.width + 2 * margin, height=self.height + 2 * margin)
+
     # ------------------------------------------------------------ conversions
     def to_opengl_c2w(self) -> torch.Tensor:
         """``[N, 4, 4]`` camera-to-world with OpenGL camera axes (x right, y up, z backward)."""

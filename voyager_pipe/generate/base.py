@@ -37,7 +37,7 @@ a valid length by repeating the last camera (padded frames are generated and dro
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Optional, Protocol, runtime_checkable
 
 import torch
@@ -96,6 +96,9 @@ class PreparedClip:
     """
 
     condition: ClipCondition
+    # [T, 1, H, W] bool: the pixels of the decoded clip the world cache may take (None = all). A
+    # backend that can only guess some pixels (the warp preview far from anything rendered) says so.
+    cache_mask: Optional[torch.Tensor] = field(default=None, kw_only=True)
 
 
 @runtime_checkable

@@ -12,7 +12,8 @@ Written once against :class:`~voyager_pipe.generate.base.ClipGenerator`. For eve
 3. denoise the full schedule (``steps``);
 4. AVERAGE the overlap latents with ``z_prev``; inject ``sigma_refine`` noise and run
    ``refine_steps`` over the whole fused clip (skipped for the first clip: nothing was fused);
-5. decode; update the world cache with the frames it has not seen yet; clip k's frames that
+5. decode; update the world cache with the frames it has not seen yet (only the pixels the
+   backend's ``PreparedClip.cache_mask`` allows, when it sets one); clip k's frames that
    the next clip shares are final only after that clip (each output frame comes from the last
    clip that contains it, so every trajectory frame is output exactly once).
 
@@ -282,11 +283,14 @@ class ClipScheduler:
         rgb, depth = rgb[: plan.num_real].float(), depth[: plan.num_real].float()
         t = self._tick("generator", t)
 
-        # 6. world cache: add the frames it has not seen yet (the cache decides which pixels are valid)
+        # 6. world cache: add the frames it has not seen yet (the cache decides which pixels are valid,
+        #    within the pixels the backend vouches for)
         new_from = max(state.cached_upto, plan.start)
         if new_from < plan.stop:
             rel = slice(new_from - plan.start, plan.num_real)
-            cache.update(rgb[rel], depth[rel], cameras[new_from: plan.stop], frame_ids=list(range(new_from, plan.stop)))
+            vouched = None if prepared.cache_mask is None else prepared.cache_mask[rel].to(rgb.device)  # [n, 1, H, W]
+            cache.update(rgb[rel], depth[rel], cameras[new_from: plan.stop], valid_mask=vouched,
+                         frame_ids=list(range(new_from, plan.stop)))
         t = self._tick("cache_update", t)
 
         # 7. carry the frames the next clip shares, return the final ones (far-layer depth written as 0 = none)

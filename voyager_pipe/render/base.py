@@ -33,6 +33,14 @@ class RenderOutput:
     def __len__(self) -> int:
         return self.index.shape[0]
 
+    def crop(self, margin: int) -> "RenderOutput":
+        """The render without ``margin`` pixels on every side (undoes :meth:`Cameras.pad`)."""
+        if margin == 0:
+            return self
+        inner = (..., slice(margin, -margin), slice(margin, -margin))
+        return RenderOutput(rgb=self.rgb[inner], depth=self.depth[inner], mask=self.mask[inner], index=self.index[inner],
+                            normals=None if self.normals is None else self.normals[inner])
+
 
 @runtime_checkable
 class PointRenderer(Protocol):

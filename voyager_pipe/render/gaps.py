@@ -82,3 +82,51 @@ def close_gaps(out: RenderOutput, rel_tol: float = 0.03) -> tuple[RenderOutput, 
     depth_out[n, 0, y, x] = best[n, y, x]
     closed = RenderOutput(rgb=rgb, depth=depth_out, mask=out.mask | filled.unsqueeze(1), index=index, normals=normals)
     return closed, filled.unsqueeze(1)
+
+
+_NEIGHBOURS = ((0, -1), (0, 1), (-1, 0), (1, 0))
+
+
+def extend_frontier(out: RenderOutput, prefer: torch.Tensor | None = None) -> tuple[RenderOutput, torch.Tensor]:
+    """Give every empty pixel next to a rendered one (4-neighbours) that neighbour's sample.
+
+    A point stands for the patch its source pixel saw, up to half a source pixel beyond its
+    centre; at the frontier of what the cache knows (the edge of an earlier frame's view) that
+    patch reaches into the next pixel of a nearby view, which no point centre lands in. Only
+    EMPTY pixels are extended (never one that shows a surface behind), so silhouettes grow only
+    into unknown space, by one pixel. Of several rendered neighbours the nearest (smallest
+    depth) wins, as in the z-buffer; with ``prefer [N, 1, H, W]`` (a frame's own depth, for a
+    visibility test) the neighbour whose depth is closest to it.
+
+    Returns:
+        ``(extended, added)``: the render with those pixels set (``mask`` True) and ``added
+        [N, 1, H, W]`` bool.
+    """
+    N, _, H, W = out.depth.shape
+    pad = (_PAD, _PAD, _PAD, _PAD)
+    depth = F.pad(torch.where(out.mask[:, 0], out.depth[:, 0], torch.full_like(out.depth[:, 0], float("inf"))), pad,
+                  value=float("inf"))  # [N, H+4, W+4] inf where nothing is rendered
+    best = torch.full((N, H, W), float("inf"), device=out.depth.device)  # [N, H, W] the winner's key
+    choice = torch.full((N, H, W), -1, dtype=torch.long, device=out.depth.device)  # [N, H, W]
+    for k, offset in enumerate(_NEIGHBOURS):
+        d = _shift(depth, offset, H, W)  # [N, H, W] inf where that neighbour is empty
+        key = d if prefer is None else (d - prefer[:, 0]).abs()  # [N, H, W]
+        take = key < best
+        best = torch.where(take, key, best)
+        choice = torch.where(take, k, choice)
+    added = ~out.mask[:, 0] & best.isfinite()  # [N, H, W]
+    if not bool(added.any()):
+        return out, added.unsqueeze(1)
+    n, y, x = added.nonzero(as_tuple=True)  # [G] each
+    table = torch.tensor(_NEIGHBOURS, device=n.device)[choice[n, y, x]]  # [G, 2]
+    ys, xs = y + table[:, 0], x + table[:, 1]  # [G] the neighbour (inside the image: it is rendered)
+    rgb, depth_out, index = out.rgb.clone(), out.depth.clone(), out.index.clone()
+    rgb[n, :, y, x] = out.rgb[n, :, ys, xs]  # [G, 3]
+    depth_out[n, 0, y, x] = out.depth[n, 0, ys, xs]
+    index[n, y, x] = out.index[n, ys, xs]
+    normals = None
+    if out.normals is not None:
+        normals = out.normals.clone()  # [N, 3, H, W]
+        normals[n, :, y, x] = out.normals[n, :, ys, xs]
+    extended = RenderOutput(rgb=rgb, depth=depth_out, mask=out.mask | added.unsqueeze(1), index=index, normals=normals)
+    return extended, added.unsqueeze(1)

@@ -42,15 +42,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from voyager_pipe.camera.cameras import Cameras
 from voyager_pipe.errors import InputError
 from voyager_pipe.render.base import RenderOutput
 from voyager_pipe.render.condition import ConditionRender, upsample_render
-from voyager_pipe.render.gaps import close_gaps
+from voyager_pipe.render.gaps import close_gaps, extend_frontier
 from voyager_pipe.world.config import CacheConfig
 from voyager_pipe.world.points import PointStore
 
+_GAP_MARGIN = 2  # pixels rasterised around a frame for gap closing (the widest gap pair reaches 2 pixels)
 _KEY_BITS = 21  # voxel keys pack three signed 21-bit integers into one int64
 _KEY_OFFSET = 1 << (_KEY_BITS - 1)
 
@@ -204,9 +206,10 @@ class WorldCache:
         H, W = cameras.height, cameras.width
         w, h = (W, H) if recipe.scale == 1.0 else (max(1, round(W * recipe.scale)), max(1, round(H * recipe.scale)))
         raster = cameras if (w, h) == (W, H) else cameras.resize(w, h)
-        out = self._render_layers(raster, recipe.background)
         if recipe.close_gaps and self.cfg.gap_tolerance > 0:
-            out, _ = close_gaps(out, self.cfg.gap_tolerance)
+            out, _ = self._render_gaps_closed(raster, recipe.background)
+        else:
+            out = self._render_layers(raster, recipe.background)
         if recipe.resample == "splat":
             from voyager_pipe.render.splat import splat_resample
 
@@ -237,6 +240,22 @@ class WorldCache:
             index=torch.where(sky[:, 0], far.index + len(self.geometry), out.index),  # [N, H, W] into [geometry; background]
             normals=torch.where(sky, torch.zeros_like(normals), normals),  # [N, 3, H, W]
         )
+
+    def _render_gaps_closed(self, cameras: Cameras, background: bool = True,
+                            prefer: torch.Tensor | None = None) -> tuple[RenderOutput, torch.Tensor]:
+        """:meth:`_render_layers` with gaps closed and the frontier extended by one pixel
+        (:mod:`voyager_pipe.render.gaps`) -> ``(render, filled [N, 1, H, W])``.
+
+        Rasterised :data:`_GAP_MARGIN` pixels beyond the frame on every side, so that a border
+        pixel has the pair of samples that closes its gap (the sample beyond the border would
+        otherwise be missing, and the pixel would count as unseen). ``prefer [N, 1, H, W]``: the
+        depth a frontier pixel should match when it has several rendered neighbours.
+        """
+        m = _GAP_MARGIN
+        padded = self._render_layers(cameras.pad(m), background)
+        closed, filled = close_gaps(padded, self.cfg.gap_tolerance)
+        closed, frontier = extend_frontier(closed, None if prefer is None else F.pad(prefer, (m, m, m, m)))
+        return closed.crop(m), (filled | frontier)[..., m:-m, m:-m]  # [N, 1, H, W]
 
     # ------------------------------------------------------------------ update
     def update(self, rgb, depth, cameras: Cameras, valid_mask=None, frame_ids=None) -> UpdateStats:
@@ -386,14 +405,15 @@ class WorldCache:
         if len(self) == 0 and len(self.background) == 0:
             nothing = torch.zeros(H, W, dtype=torch.bool, device=self.device)
             return nothing, nothing, nothing
-        out = self._render_layers(camera)
-        geometry = out.mask[0, 0] & (out.depth[0, 0] < self.far_threshold)  # [H, W]
-        covered = geometry
         if self.cfg.gap_tolerance > 0:
-            out, filled = close_gaps(out, self.cfg.gap_tolerance)
-            closed_depth = out.depth[0, 0]  # [H, W]
-            agrees = (depth - closed_depth).abs() <= self.cfg.gap_tolerance * closed_depth  # [H, W]
-            covered = geometry | (filled[0, 0] & (closed_depth < self.far_threshold) & agrees)
+            out, filled = self._render_gaps_closed(camera, prefer=depth[None, None])
+        else:
+            out = self._render_layers(camera)
+            filled = torch.zeros_like(out.mask)
+        cached_depth = out.depth[0, 0]  # [H, W]
+        geometry = out.mask[0, 0] & (cached_depth < self.far_threshold)  # [H, W] a point or a closed gap
+        agrees = (depth - cached_depth).abs() <= self.cfg.gap_tolerance * cached_depth  # [H, W]
+        covered = geometry & (~filled[0, 0] | agrees)  # a closed gap covers only the frame's own surface
         cached_normals = out.normals[0].to(torch.float32)  # [3, H, W]
         # Direction from the surface seen at each pixel to the camera: minus the pixel's viewing ray.
         rays = _unit_rays(camera)  # [3, H, W]
