@@ -225,3 +225,35 @@ def test_background_colour_fill_has_no_streaks_and_takes_the_background():
     ours_rows = hole.mean(dim=-1).std(dim=-1).mean()
     telea_rows = telea[..., 10:22].mean(dim=-1).std(dim=-1).mean()
     assert float(ours_rows) < float(telea_rows)
+
+
+def test_warp_commits_only_fills_near_rendered_pixels_and_the_scheduler_honours_it():
+    T, H, W = 2, 12, 40
+    cond = _condition(T, H, W)
+    mask = torch.zeros(T, 1, H, W, dtype=torch.bool)
+    mask[..., :10] = True  # the cache rendered the left 10 columns; the rest is a guess
+    cond = ClipCondition(cond.rgb * mask, cond.depth * mask, mask, cond.cameras, cond.reference_rgb, cond.reference_depth)
+    committable = WarpGenerator(commit_radius=0.1).prepare(cond).cache_mask  # 0.1 x 40 = 4 px
+    # column c's centre lies c - 9 px from the last rendered column: columns 10..13 are within 4 px
+    assert torch.equal(committable[0, 0, 0], torch.arange(W) < 14) and bool((committable == committable[:, :, :1]).all())
+    assert WarpGenerator(commit_radius=1.0).prepare(cond).cache_mask is None
+
+    from voyager_pipe.generate.config import GenerateConfig
+    from voyager_pipe.generate.scheduler import ClipScheduler
+    from voyager_pipe.world import WorldCache
+
+    # a clip turning away from frame 0: with radius 0 the cache takes no guessed pixel at all
+    cams = Cameras(intrinsics_from_fov(60, W, H), torch.eye(4).expand(5, 4, 4).double().clone(), W, H)
+    for t in range(5):
+        a = torch.tensor(0.05 * t, dtype=torch.float64)
+        cams.w2c[t, 0, 0], cams.w2c[t, 0, 2], cams.w2c[t, 2, 0], cams.w2c[t, 2, 2] = a.cos(), -a.sin(), a.sin(), a.cos()
+    rgb0, depth0 = torch.rand(3, H, W), torch.full((1, H, W), 2.0)
+    added = {}
+    for radius in (0.0, 1.0):
+        cache = WorldCache()
+        cache.update(rgb0[None], depth0[None], cams[0])
+        first = len(cache)
+        scheduler = ClipScheduler(WarpGenerator(commit_radius=radius), GenerateConfig(clip_len=5, steps=2, progress=False))
+        list(scheduler.run(cams, cache, rgb0, depth0, torch.Generator().manual_seed(0)))
+        added[radius] = len(cache) - first
+    assert added[0.0] == 0 and added[1.0] >= 2 * H  # the turn reveals ~2 columns per frame
