@@ -232,10 +232,18 @@ def test_warp_commits_only_fills_near_rendered_pixels_and_the_scheduler_honours_
     cond = _condition(T, H, W)
     mask = torch.zeros(T, 1, H, W, dtype=torch.bool)
     mask[..., :10] = True  # the cache rendered the left 10 columns; the rest is a guess
-    cond = ClipCondition(cond.rgb * mask, cond.depth * mask, mask, cond.cameras, cond.reference_rgb, cond.reference_depth)
+    depth = torch.full((T, 1, H, W), 2.0) * mask  # one surface
+    cond = ClipCondition(cond.rgb * mask, depth, mask, cond.cameras, cond.reference_rgb, cond.reference_depth)
     committable = WarpGenerator(commit_radius=0.1).prepare(cond).cache_mask  # 0.1 x 40 = 4 px
     # column c's centre lies c - 9 px from the last rendered column: columns 10..13 are within 4 px
     assert torch.equal(committable[0, 0, 0], torch.arange(W) < 14) and bool((committable == committable[:, :, :1]).all())
+    # next to a depth edge (a foreground in rows 0-5, the background below) fills are not committed:
+    # rows 2-9 have both surfaces within 4 rows
+    edge = ClipCondition(cond.rgb, torch.where(torch.arange(H)[:, None] < 6, 1.0, 2.0) * depth, mask, cond.cameras,
+                         cond.reference_rgb, cond.reference_depth)
+    expected = committable.clone()
+    expected[:, :, 2:10] = mask[:, :, 2:10]
+    assert torch.equal(WarpGenerator(commit_radius=0.1).prepare(edge).cache_mask, expected)
     assert WarpGenerator(commit_radius=1.0).prepare(cond).cache_mask is None
 
     from voyager_pipe.generate.config import GenerateConfig

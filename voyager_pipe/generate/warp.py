@@ -20,13 +20,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+import math
+
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from voyager_pipe.generate.base import ClipCondition, PreparedClip, StepCallback
 from voyager_pipe.generate.config import WarpConfig
 from voyager_pipe.generate.fill import fill_depth_background, fill_rgb_background, inpaint_rgb
 from voyager_pipe.render.condition import PREVIEW_CONDITION
+
+_ONE_SURFACE = 0.15  # known depths around a committed fill may differ by this much (relative)
 
 
 @dataclass
@@ -45,7 +50,7 @@ class WarpGenerator:
     condition_render = PREVIEW_CONDITION  # gaps closed, depth-tested bilinear splatting, far layer
 
     def __init__(self, inpaint_radius: int = 3, inpaint_method: str = "background", device=None,
-                 dtype: torch.dtype = torch.float32, commit_radius: float = 0.025):
+                 dtype: torch.dtype = torch.float32, commit_radius: float = 0.01):
         self.inpaint_radius = int(inpaint_radius)
         self.inpaint_method = inpaint_method
         self.commit_radius = float(commit_radius)
@@ -96,24 +101,35 @@ class WarpGenerator:
 
     # ------------------------------------------------------------------ estimate
     def committable(self, condition: ClipCondition) -> torch.Tensor | None:
-        """``[T, 1, H, W]`` bool: rendered pixels and filled ones within ``commit_radius`` of them.
+        """``[T, 1, H, W]`` bool: rendered pixels, and filled ones within ``commit_radius`` of them
+        whose surroundings are one surface.
 
         A filled pixel is a guess that gets worse with its distance from what the cache
-        rendered (on the room orbit, 99% of the points filled within 8 px of a rendered pixel
-        lie within 2 cm of the true surface, 31-59% of those 20-80 px away), so only the near
-        ones enter the world cache; the video shows all of them, and the next clip guesses the
-        rest again from the grown cache. ``None`` (everything) when ``commit_radius >= 1``.
+        rendered (room orbit at 512x384: of the fills 1-3 px from a rendered pixel ~94-99% lie
+        within 2 cm of the true surface, of those 20-40 px away 59%, 40-80 px away 33%: a wall
+        corner or an object entering at the border cannot be extrapolated), and a hole between
+        a foreground and a background edge may be either. So only near fills next to one
+        surface enter the world cache; the video shows all of them, and the next clip guesses
+        the rest again from the grown cache. ``None`` (everything) when ``commit_radius >= 1``.
         """
         if self.commit_radius >= 1:
             return None
         import cv2
 
-        known = (condition.mask & (condition.depth > 0))[:, 0].cpu().numpy()  # [T, H, W]
+        known = condition.mask & (condition.depth > 0)  # [T, 1, H, W]
         radius = self.commit_radius * condition.width  # pixels
-        unknown = (~known).astype(np.uint8)  # [T, H, W] 1 where the cache rendered nothing
+        unknown = (~known[:, 0]).cpu().numpy().astype(np.uint8)  # [T, H, W] 1 where the cache rendered nothing
         near = np.stack([cv2.distanceTransform(frame, cv2.DIST_L2, cv2.DIST_MASK_PRECISE) <= radius
                          for frame in unknown])  # [T, H, W] one C call per frame
-        return torch.from_numpy(near)[:, None].to(condition.mask.device)  # [T, 1, H, W]
+        near = torch.from_numpy(near)[:, None].to(known.device)  # [T, 1, H, W]
+        # one surface around the hole: a hole between a foreground and a background edge may hold
+        # either (the background, or the side of the foreground object): not committed
+        reach = int(math.ceil(radius))
+        depth = condition.depth.float()  # [T, 1, H, W]
+        farthest = F.max_pool2d(torch.where(known, depth, torch.zeros_like(depth)), 2 * reach + 1, 1, reach)
+        nearest = -F.max_pool2d(torch.where(known, -depth, torch.full_like(depth, -float("inf"))), 2 * reach + 1, 1, reach)
+        one_surface = farthest <= (1 + _ONE_SURFACE) * nearest  # [T, 1, H, W]
+        return known | (near & one_surface)  # [T, 1, H, W]
 
     def clean_estimate(self, condition: ClipCondition) -> torch.Tensor:
         """``x0_hat [T, 4, H, W]``: the rendered condition with holes filled."""

@@ -35,6 +35,12 @@ class ConditionRender:
         rgb_upsample, depth_upsample, mask_upsample: how each output is brought back to full size.
         close_gaps: close one- and two-pixel gaps whose surroundings agree in depth
             (:func:`voyager_pipe.render.gaps.close_gaps`).
+        extend_frontier: with ``close_gaps``, also give each empty pixel next to a rendered one
+            that neighbour's sample (:func:`voyager_pipe.render.gaps.extend_frontier`: the
+            footprint of the samples at the edge of what the cache knows). The cache's default
+            render does, so a frame rendered back from its own camera shows every pixel its
+            visibility test counted as seen; the preview leaves such pixels to its
+            background-side hole fill (a foreground silhouette would grow into disocclusions).
         resample: ``nearest`` (the z-buffer's winner) or ``splat`` (depth-tested bilinear
             splatting, full resolution only).
         background: render the cache's far background layer (sky) behind the geometry.
@@ -45,6 +51,7 @@ class ConditionRender:
     depth_upsample: Upsample = "nearest"
     mask_upsample: Upsample = "nearest"
     close_gaps: bool = False
+    extend_frontier: bool = False
     resample: Literal["nearest", "splat"] = "nearest"
     background: bool = True
 

@@ -20,8 +20,14 @@ Algorithm 1, for each frame ``i`` with RGB ``I_i``, z-depth ``D_i`` and camera `
 Sampling-aware gaps (``gap_tolerance`` > 0): a surface seen slightly closer than before shows
 one- or two-pixel gaps between its points. An empty pixel between two rendered pixels of
 agreeing depth (:func:`voyager_pipe.render.gaps.close_gaps`) counts as covered in step 3 only
-when the new pixel's own depth agrees with that interpolated depth too; renders fill the same
-gaps, so a frame rendered back from its own camera still shows every valid pixel.
+when the new pixel's own depth agrees with that interpolated depth too. Likewise an empty
+pixel next to the frontier of what the cache knows (:func:`~voyager_pipe.render.gaps.extend_frontier`:
+a point stands for its source pixel, half a pixel beyond its centre) when its depth agrees
+with that neighbour's. Gap closing is rasterised with a 2-pixel margin around the frame, so
+border pixels have their neighbours too. The cache's default render fills the same pixels,
+so a frame rendered back from its own camera still shows every valid pixel. (At a frontier
+that advances one pixel per frame this stores every other column there; renders close the
+one-pixel gaps.)
 
 Background layer (``background``): pixels without a usable depth (zero, NaN, inf, beyond
 ``max_depth``) inside ``valid_mask`` are placed at z-depth ``far_depth`` = the first frame's
@@ -198,16 +204,17 @@ class WorldCache:
 
         Args:
             recipe: how to render (:class:`~voyager_pipe.render.condition.ConditionRender`);
-                default: full resolution, nearest z-buffer, gaps closed when
-                ``gap_tolerance > 0``, far layer included.
+                default: full resolution, nearest z-buffer, gaps closed and the frontier
+                extended by a pixel when ``gap_tolerance > 0`` (as the visibility test sees the
+                cache), far layer included.
         """
-        recipe = recipe or ConditionRender(close_gaps=self.cfg.gap_tolerance > 0)
+        recipe = recipe or ConditionRender(close_gaps=True, extend_frontier=True)
         cameras = cameras.to(self.device, torch.float32)
         H, W = cameras.height, cameras.width
         w, h = (W, H) if recipe.scale == 1.0 else (max(1, round(W * recipe.scale)), max(1, round(H * recipe.scale)))
         raster = cameras if (w, h) == (W, H) else cameras.resize(w, h)
         if recipe.close_gaps and self.cfg.gap_tolerance > 0:
-            out, _ = self._render_gaps_closed(raster, recipe.background)
+            out, _ = self._render_gaps_closed(raster, recipe.background, frontier=recipe.extend_frontier)
         else:
             out = self._render_layers(raster, recipe.background)
         if recipe.resample == "splat":
@@ -241,8 +248,8 @@ class WorldCache:
             normals=torch.where(sky, torch.zeros_like(normals), normals),  # [N, 3, H, W]
         )
 
-    def _render_gaps_closed(self, cameras: Cameras, background: bool = True,
-                            prefer: torch.Tensor | None = None) -> tuple[RenderOutput, torch.Tensor]:
+    def _render_gaps_closed(self, cameras: Cameras, background: bool = True, prefer: torch.Tensor | None = None,
+                            frontier: bool = True) -> tuple[RenderOutput, torch.Tensor]:
         """:meth:`_render_layers` with gaps closed and the frontier extended by one pixel
         (:mod:`voyager_pipe.render.gaps`) -> ``(render, filled [N, 1, H, W])``.
 
@@ -254,8 +261,10 @@ class WorldCache:
         m = _GAP_MARGIN
         padded = self._render_layers(cameras.pad(m), background)
         closed, filled = close_gaps(padded, self.cfg.gap_tolerance)
-        closed, frontier = extend_frontier(closed, None if prefer is None else F.pad(prefer, (m, m, m, m)))
-        return closed.crop(m), (filled | frontier)[..., m:-m, m:-m]  # [N, 1, H, W]
+        if frontier:
+            closed, extended = extend_frontier(closed, None if prefer is None else F.pad(prefer, (m, m, m, m)))
+            filled = filled | extended
+        return closed.crop(m), filled[..., m:-m, m:-m]  # [N, 1, H, W]
 
     # ------------------------------------------------------------------ update
     def update(self, rgb, depth, cameras: Cameras, valid_mask=None, frame_ids=None) -> UpdateStats:
