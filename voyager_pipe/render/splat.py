@@ -36,8 +36,9 @@ per texture class): the remaining error is aliasing of texture finer than the sa
 on the far floor, which no resampling of these samples recovers.
 
 Cost per camera: one projection, a few window sums and maxima over the front render, and
-``index_add_`` scatters over 16 taps (points near a cubic pixel) or 4 taps (the others);
-about 1.7x the tent-only splat on the CPU.
+``index_add_`` scatters over 16 taps (points near a cubic pixel) or 4 taps (the others), with
+the points sorted by pixel so that scatters and gathers run through memory in order: on 2
+CPU cores about 1.2x the former bilinear splat (0.07 s vs 0.06 s per 512 x 512 camera).
 """
 
 from __future__ import annotations
@@ -172,9 +173,9 @@ def _scatter(acc: torch.Tensor, base: torch.Tensor, values: torch.Tensor, fx: to
         for dx in offsets:
             j, i = CUBIC_TAPS.index(dy), CUBIC_TAPS.index(dx)
             pixel = base + (dy * width + dx)  # [Q]
-            b = beta[pixel]  # [Q]
+            b = beta.index_select(0, pixel)  # [Q] (index_select: faster than [] indexing on the CPU)
             if dy in (0, 1) and dx in (0, 1):  # the tent's taps
-                ref = ref_depth[pixel]  # [Q]
+                ref = ref_depth.index_select(0, pixel)  # [Q]
                 tent = tent_y[j] * tent_x[i]  # [Q]
                 tested = tent * ((values[3] - ref).abs() <= rel_tol * ref)  # [Q] 0: another surface there
                 if len(offsets) == 2:  # such a point lies on another surface where beta > 0
@@ -208,21 +209,24 @@ def splat_resample(points: torch.Tensor, colors: torch.Tensor, cameras: Cameras,
     rgb_out, depth_out = front.rgb.clone(), front.depth.clone()  # [N, 3, H, W], [N, 1, H, W]
     device, dtype = points.device, points.dtype
     Hp, Wp = H + 2 * _PAD, W + 2 * _PAD
-    values = torch.cat([colors.T.to(dtype), torch.zeros(2, len(points), device=device, dtype=dtype)])  # [5, P]
-    values[4] = 1
+    ones = torch.ones(1, len(points), device=device, dtype=dtype)  # [1, P]
+    colors_t = colors.T.to(dtype).contiguous()  # [3, P]
     for n in range(N):  # one camera at a time
         K = cameras.K[n].to(device, dtype)  # [3, 3]
         w2c = cameras.w2c[n].to(device, dtype)  # [4, 4]
         M = K @ w2c[:3]  # [3, 4]
         pix = points @ M[:, :3].T + M[:, 3]  # [P, 3]
         z = pix[:, 2]  # [P]
-        values[3] = z
         x = pix[:, 0] / z.clamp_min(1e-6) - 0.5  # [P] continuous column of pixel centres (centre j at x = j)
         y = pix[:, 1] / z.clamp_min(1e-6) - 0.5  # [P]
         x0, y0 = x.floor(), y.floor()  # [P]
+        base = (y0.clamp(-1, H - 1).long() + _PAD) * Wp + (x0.clamp(-1, W - 1).long() + _PAD)  # [P] padded (y0, x0)
+        # points in pixel order: the scatters and gathers below then touch memory in order (~2x faster)
+        base, order = base.sort(stable=True)  # [P] x2 (stable: the same summation order every run)
+        x, y, z, x0, y0 = (t.index_select(0, order) for t in (x, y, z, x0, y0))  # [P] each
+        values = torch.cat([colors_t.index_select(1, order), z[None], ones])  # [5, P] (r, g, b, z, 1)
         fx, fy = x - x0, y - y0  # [P] in [0, 1)
         valid = (z > 1e-6) & (x0 >= -1) & (x0 <= W - 1) & (y0 >= -1) & (y0 <= H - 1)  # [P] a tent tap inside
-        base = (y0.clamp(-1, H - 1).long() + _PAD) * Wp + (x0.clamp(-1, W - 1).long() + _PAD)  # [P] padded (y0, x0)
         mask = front.mask[n, 0]  # [H, W]
         depth = torch.where(mask, front.depth[n, 0], torch.zeros_like(front.depth[n, 0]))  # [H, W] 0 where empty
         ref = F.pad(depth, (_PAD,) * 4).reshape(-1).to(dtype)  # [Hp*Wp] 0 where empty or outside
@@ -236,13 +240,15 @@ def splat_resample(points: torch.Tensor, colors: torch.Tensor, cameras: Cameras,
             reach = _window_max(beta[None], CUBIC_TAPS)[0] > 0  # [H, W] beta > 0 at a tap from (y0, x0) = here
             reach = F.pad(reach, (_PAD,) * 4).reshape(-1)  # [Hp*Wp] (False outside)
             own = base + (fy >= 0.5).long() * Wp + (fx >= 0.5).long()  # [P] padded index of the pixel the point is in
-            own_ref = ref[own]  # [P] front depth there
-            wide = valid & reach[base] & ((z - own_ref).abs() <= rel_tol * own_ref)  # [P] on its pixel's surface
+            own_ref = ref.index_select(0, own)  # [P] front depth there
+            # 4 x 4 taps: points on their own pixel's surface with a pixel of beta > 0 among their taps
+            wide = valid & reach.index_select(0, base) & ((z - own_ref).abs() <= rel_tol * own_ref)  # [P]
         beta = F.pad(beta, (_PAD,) * 4).reshape(-1)  # [Hp*Wp]
         for points_mask, offsets in ((wide, CUBIC_TAPS), (valid & ~wide, (0, 1))):
             sel = points_mask.nonzero()[:, 0]  # [S]
             if len(sel):
-                _scatter(acc, base[sel], values[:, sel], fx[sel], fy[sel], offsets, Wp, ref, beta, rel_tol)
+                _scatter(acc, base.index_select(0, sel), values.index_select(1, sel), fx.index_select(0, sel),
+                         fy.index_select(0, sel), offsets, Wp, ref, beta, rel_tol)
         acc = acc.reshape(5, Hp, Wp)[:, _PAD:_PAD + H, _PAD:_PAD + W]  # [5, H, W]
         reached = (acc[4] > 1e-6)[None]  # [1, H, W] some agreeing point reached the pixel
         mean = acc[:4] / torch.where(reached, acc[4:5], torch.ones_like(acc[4:5]))  # [4, H, W]
