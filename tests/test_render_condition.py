@@ -290,3 +290,24 @@ def test_one_surface_windows_and_neighbour_correlation_by_hand():
     rho = neighbour_correlation(torch.stack([ramp, ramp, ramp]))
     torch.testing.assert_close(rho[3:-3, 3:-3], torch.full((8, 8), 0.875), atol=1e-3, rtol=0)
     assert torch.equal(neighbour_correlation(torch.full((3, 8, 8), 0.4)), torch.ones(8, 8))  # flat colour
+
+
+def test_splat_on_a_magnified_surface_stays_within_the_tents_bound():
+    from voyager_pipe.render.splat import splat_resample
+
+    # samples every other pixel (the surface seen twice as close as it was sampled), gaps closed
+    slope = 0.02  # colour change per pixel along x
+    points, colours, cam, u, v = _grid_cloud((0.3, 0.2), colour=lambda u, v: torch.stack(
+        [0.1 + slope * u, 0.3 + 0 * u, 0.5 + 0 * u], 1))
+    keep = ((u - 0.3).round() % 2 == 0) & ((v - 0.2).round() % 2 == 0)
+    points, colours = points[keep], colours[keep]
+    closed, filled = close_gaps(_front(points, colours, cam), 0.03)
+    assert bool(closed.mask[..., 3:-3, 3:-3].all()) and float(filled.float().mean()) > 0.6
+    out = splat_resample(points, colours, cam, closed)
+    exact = (0.1 + slope * torch.arange(cam.width, dtype=torch.float32)).expand(cam.height, cam.width)
+    err = (out.rgb[0, 0] - exact)[3:-3, 3:-3].abs()
+    # every weight comes from samples less than 1 px away along x (tent), or from the pixel's own sample
+    # dominating the cubic: the mean is within slope * 1 px of the pixel's value
+    assert float(err.max()) <= slope + 1e-5
+    torch.testing.assert_close(out.depth[0, 0, 3:-3, 3:-3], torch.full((cam.height - 6, cam.width - 6), 2.0),
+                               atol=1e-5, rtol=0)

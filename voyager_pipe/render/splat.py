@@ -19,7 +19,9 @@ blend ``tent + beta * (cubic - tent)`` with ``beta`` in [0, 1] per pixel:
   image and sharper than bilinear on well-sampled texture. Only at pixels whose 5 x 5
   neighbourhood (the pixels of every point that can reach them) shows one surface: all covered,
   depths within ``rel_tol`` of each other (:func:`one_surface_windows`), and from points that
-  agree with their own pixel; so the negative lobes never act across an edge.
+  agree with their own pixel; so the negative lobes never act across an edge. The pixel must
+  also hold a sample of its own (not a gap closed by :mod:`~voyager_pipe.render.gaps`), so the
+  weights never nearly cancel where a magnified surface leaves samples sparse.
 * ``beta`` follows the texture there in the front render: its lag-1 autocorrelation ``rho``
   (:func:`neighbour_correlation`, 5 x 5 window), ``beta = clamp(rho / 0.6, 0, 1)``. Texture that
   predicts its neighbours gets the cubic; noise-like or aliased texture (detail at or beyond the
@@ -234,15 +236,21 @@ def splat_resample(points: torch.Tensor, colors: torch.Tensor, cameras: Cameras,
         beta = torch.zeros(H, W, device=device, dtype=dtype)  # [H, W] weight of the cubic per pixel
         wide = torch.zeros_like(valid)  # [P] points with 4 x 4 taps
         if cubic:
+            own = base + (fy >= 0.5).long() * Wp + (fx >= 0.5).long()  # [P] padded index of the pixel the point is in
+            own_ref = ref.index_select(0, own)  # [P] front depth there
+            on_own = valid & ((z - own_ref).abs() <= rel_tol * own_ref)  # [P] the point is on its pixel's surface
+            occupied = torch.zeros(Hp * Wp, device=device, dtype=torch.bool)  # [Hp*Wp]
+            occupied[own[on_own]] = True  # pixels holding a sample (not a closed gap, magnified surfaces have many)
+            occupied = occupied.reshape(Hp, Wp)[_PAD:_PAD + H, _PAD:_PAD + W]  # [H, W]
             rho = neighbour_correlation(front.rgb[n])  # [H, W]
             one = one_surface_windows(depth, mask, rel_tol)  # [H, W] over the 5 x 5 pixels whose points reach it
+            # and the pixel holds a sample of its own (not a closed gap; on a magnified surface most are):
+            # its weight, >= k(1/2)^2 = 0.32, keeps the normalisation well away from 0 whatever is missing
+            one &= occupied  # [H, W]
             beta = torch.where(one, ((rho - RHO_TENT) / (RHO_CUBIC - RHO_TENT)).clamp(0, 1), beta).to(dtype)
             reach = _window_max(beta[None], CUBIC_TAPS)[0] > 0  # [H, W] beta > 0 at a tap from (y0, x0) = here
             reach = F.pad(reach, (_PAD,) * 4).reshape(-1)  # [Hp*Wp] (False outside)
-            own = base + (fy >= 0.5).long() * Wp + (fx >= 0.5).long()  # [P] padded index of the pixel the point is in
-            own_ref = ref.index_select(0, own)  # [P] front depth there
-            # 4 x 4 taps: points on their own pixel's surface with a pixel of beta > 0 among their taps
-            wide = valid & reach.index_select(0, base) & ((z - own_ref).abs() <= rel_tol * own_ref)  # [P]
+            wide = on_own & reach.index_select(0, base)  # [P] 4 x 4 taps: a pixel of beta > 0 among its taps
         beta = F.pad(beta, (_PAD,) * 4).reshape(-1)  # [Hp*Wp]
         for points_mask, offsets in ((wide, CUBIC_TAPS), (valid & ~wide, (0, 1))):
             sel = points_mask.nonzero()[:, 0]  # [S]
