@@ -220,3 +220,136 @@ def test_preview_splatting_interpolates_within_a_surface_and_keeps_depth_edges_s
     leaked = prev2.rgb[:, 2:3] < 0.5 - 1e-5  # any weight of the foreground lowers blue
     assert not bool((leaked & background).any())
     assert bool((prev2.rgb[:, 2:3] < 1e-5)[~background].float().mean() > 0.9)
+
+
+# ---------------------------------------------------------------- splatting kernel (render/splat.py)
+def _grid_cloud(shift, depth_value=2.0, size=(24, 20), colour=None):
+    """One point per pixel of a frontal camera, projecting ``shift = (dx, dy)`` pixels from every centre.
+
+    Returns (points [P, 3], colours [P, 3], camera, u [P], v [P]) with ``(u, v)`` the points'
+    projections in pixel-centre coordinates (centre of pixel (i, j) at (j, i)).
+    """
+    w, h = size
+    K = torch.tensor([[40.0, 0, w / 2], [0, 40.0, h / 2], [0, 0, 1]], dtype=torch.float64)
+    cam = Cameras(K=K[None], w2c=torch.eye(4, dtype=torch.float64)[None], width=w, height=h)
+    v, u = torch.meshgrid(torch.arange(h, dtype=torch.float64), torch.arange(w, dtype=torch.float64), indexing="ij")
+    u, v = (u + shift[0]).reshape(-1), (v + shift[1]).reshape(-1)  # [P] pixel-centre coordinates
+    z = torch.full_like(u, depth_value) if not callable(depth_value) else depth_value(u, v)  # [P]
+    points = torch.stack([(u + 0.5 - w / 2) / 40.0 * z, (v + 0.5 - h / 2) / 40.0 * z, z], 1)  # [P, 3]
+    colours = colour(u, v) if colour else torch.zeros(len(u), 3, dtype=torch.float64)
+    return points.float(), colours.float(), cam.to(dtype=torch.float32), u, v
+
+
+def _front(points, colours, cam):
+    index, depth = zbuffer(points, cam)  # [1, h, w] x2
+    return gather_output(index, depth, colours, None)
+
+
+@pytest.mark.parametrize("shift", [(0.3, -0.2), (-0.45, 0.4)])
+def test_splat_reproduces_linear_and_quadratic_colour_ramps_at_sub_pixel_shifts(shift):
+    from voyager_pipe.render.splat import splat_resample
+
+    q = 0.002  # curvature of the quadratic channel (per pixel^2)
+
+    def ramp(u, v):  # [P] x2 -> [P, 3]: linear, quadratic in u, quadratic in v
+        return torch.stack([0.1 + 0.02 * u + 0.01 * v, 0.05 + q * (u - 11) ** 2, 0.2 + q * (v - 9) ** 2], 1)
+
+    points, colours, cam, _, _ = _grid_cloud(shift, colour=ramp)
+    h, w = cam.height, cam.width
+    front = _front(points, colours, cam)
+    assert bool(front.mask.all())
+    v, u = torch.meshgrid(torch.arange(h, dtype=torch.float64), torch.arange(w, dtype=torch.float64), indexing="ij")
+    exact = ramp(u.reshape(-1), v.reshape(-1)).T.reshape(3, h, w).float()  # the ramps at the pixel centres
+    inner = (slice(None), slice(3, h - 3), slice(3, w - 3))
+    cubic = splat_resample(points, colours, cam, front)
+    tent = splat_resample(points, colours, cam, front, cubic=False)
+    # the cubic (Keys, a = -0.5) reproduces polynomials up to degree 2 per axis: exact up to float32
+    torch.testing.assert_close(cubic.rgb[0][inner], exact[inner], atol=2e-5, rtol=0)
+    # the tent (bilinear) is exact on the linear channel; on q (x - c)^2 it is off by q f (1 - f), f the
+    # fractional position of the pixel centre between its two neighbouring samples (f = 1 - frac(shift))
+    torch.testing.assert_close(tent.rgb[0][0][inner[1:]], exact[0][inner[1:]], atol=2e-5, rtol=0)
+    fx, fy = 1 - (shift[0] % 1), 1 - (shift[1] % 1)
+    torch.testing.assert_close(tent.rgb[0][1][inner[1:]] - exact[1][inner[1:]],
+                               torch.full((h - 6, w - 6), q * fx * (1 - fx)), atol=2e-5, rtol=0)
+    torch.testing.assert_close(tent.rgb[0][2][inner[1:]] - exact[2][inner[1:]],
+                               torch.full((h - 6, w - 6), q * fy * (1 - fy)), atol=2e-5, rtol=0)
+    # depth of the frontal plane is its constant depth in both
+    torch.testing.assert_close(cubic.depth[0][:, 3:-3, 3:-3], torch.full((1, h - 6, w - 6), 2.0), atol=1e-5, rtol=0)
+
+
+def test_splat_keeps_foreground_colours_out_of_the_background_at_a_depth_edge():
+    from voyager_pipe.render.splat import one_surface_windows, splat_resample
+
+    square = lambda u, v: (u > 7.6) & (u < 15.6) & (v > 6.6) & (v < 13.6)  # noqa: E731 foreground footprint
+    red = lambda u, v: torch.tensor([1.0, 0.5, 0.0], dtype=torch.float64).expand(len(u), 3)  # noqa: E731
+    green_ramp = lambda u, v: torch.stack([0 * u, 0.1 + 0.03 * u, 1 + 0 * u], 1)  # noqa: E731
+    fg_points, fg_colours, cam, u, v = _grid_cloud((0.35, 0.25), 1.0, colour=red)
+    inside = square(u, v)  # [P] keep the square's points only
+    # the background plane continues behind the square, as a cache seen from two views holds it
+    bg_points, bg_colours, _, _, _ = _grid_cloud((0.35, 0.25), 3.0, colour=green_ramp)
+    points, colours = torch.cat([fg_points[inside], bg_points]), torch.cat([fg_colours[inside], bg_colours])
+    front = _front(points, colours, cam)
+    out = splat_resample(points, colours, cam, front)
+    h, w = cam.height, cam.width
+    background = front.depth[0, 0] > 2  # [h, w]
+    assert 0 < int((~background).sum()) < h * w - 100
+    assert torch.equal(out.mask, front.mask) and torch.equal(out.depth[0, 0] > 2, background)
+    rgb = out.rgb[0]  # [3, h, w]
+    # no weight of a foreground point reaches a background pixel: red stays 0, blue 1, green the exact ramp
+    assert float(rgb[0][background].abs().max()) < 1e-6 and float((rgb[2][background] - 1).abs().max()) < 1e-6
+    ramp = (0.1 + 0.03 * torch.arange(w, dtype=torch.float32)).expand(h, w)  # green at the pixel centres
+    near = torch.zeros(h, w, dtype=torch.bool)
+    near[2:-2, 2:-2] = True  # the cubic of a pixel in the outer two rings misses samples beyond the image
+    torch.testing.assert_close(rgb[1][background & near], ramp[background & near], atol=2e-5, rtol=0)
+    tent_pixels = background & near & ~one_surface_windows(front.depth[0, 0], front.mask[0, 0])  # [h, w]
+    assert int(tent_pixels.sum()) > 20  # the check covers the tent's pixels next to the edge, not only the cubic's
+    # and foreground pixels hold exactly the foreground colour (no background weight either)
+    fg = rgb[:, ~background]  # [3, F]
+    torch.testing.assert_close(fg, torch.tensor([1.0, 0.5, 0.0])[:, None].expand_as(fg), atol=1e-6, rtol=0)
+    torch.testing.assert_close(out.depth[0, 0][~background], torch.ones(int((~background).sum())), atol=1e-5, rtol=0)
+
+
+def test_one_surface_windows_and_neighbour_correlation_by_hand():
+    from voyager_pipe.render.splat import neighbour_correlation, one_surface_windows
+
+    depth = torch.full((12, 12), 2.0)
+    mask = torch.ones(12, 12, dtype=torch.bool)
+    mask[5, 5] = False  # a hole
+    depth[:, 10:] = 2.05  # a step of 2.5% (agrees at rel_tol 0.03) ...
+    depth[9:, :] = 2.5  # ... and one of 25% (does not)
+    one = one_surface_windows(depth, mask, rel_tol=0.03)  # windows (r + dy, c + dx), dy, dx in -2..2
+    expected = torch.ones(12, 12, dtype=torch.bool)
+    expected[3:8, 3:8] = False  # windows holding the hole: r - 2 <= 5 <= r + 2
+    expected[7:11, :] = False  # windows across the step between rows 8 and 9: r - 2 <= 8 < 9 <= r + 2
+    assert torch.equal(one, expected)
+
+    # windows 3 or more pixels from the border: every pixel of the window has its right and lower neighbour
+    checker = ((torch.arange(14)[:, None] + torch.arange(14)[None]) % 2).float()  # [14, 14] values 0/1
+    rho = neighbour_correlation(torch.stack([checker, checker, 1 - checker]))
+    # every step is 1 per channel; var = p (1 - p) with p = 13/25 -> rho = 1 - 1 / (2 * 0.2496) = -1.003
+    torch.testing.assert_close(rho[3:-3, 3:-3], torch.full((8, 8), -1.0032), atol=1e-3, rtol=0)
+    ramp = (0.02 * torch.arange(14.0))[None].expand(14, 14)  # slope s along x: E diff^2 = s^2 / 2, var = 2 s^2
+    rho = neighbour_correlation(torch.stack([ramp, ramp, ramp]))
+    torch.testing.assert_close(rho[3:-3, 3:-3], torch.full((8, 8), 0.875), atol=1e-3, rtol=0)
+    assert torch.equal(neighbour_correlation(torch.full((3, 8, 8), 0.4)), torch.ones(8, 8))  # flat colour
+
+
+def test_splat_on_a_magnified_surface_stays_within_the_tents_bound():
+    from voyager_pipe.render.splat import splat_resample
+
+    # samples every other pixel (the surface seen twice as close as it was sampled), gaps closed
+    slope = 0.02  # colour change per pixel along x
+    points, colours, cam, u, v = _grid_cloud((0.3, 0.2), colour=lambda u, v: torch.stack(
+        [0.1 + slope * u, 0.3 + 0 * u, 0.5 + 0 * u], 1))
+    keep = ((u - 0.3).round() % 2 == 0) & ((v - 0.2).round() % 2 == 0)
+    points, colours = points[keep], colours[keep]
+    closed, filled = close_gaps(_front(points, colours, cam), 0.03)
+    assert bool(closed.mask[..., 3:-3, 3:-3].all()) and float(filled.float().mean()) > 0.6
+    out = splat_resample(points, colours, cam, closed)
+    exact = (0.1 + slope * torch.arange(cam.width, dtype=torch.float32)).expand(cam.height, cam.width)
+    err = (out.rgb[0, 0] - exact)[3:-3, 3:-3].abs()
+    # every weight comes from samples less than 1 px away along x (tent), or from the pixel's own sample
+    # dominating the cubic: the mean is within slope * 1 px of the pixel's value
+    assert float(err.max()) <= slope + 1e-5
+    torch.testing.assert_close(out.depth[0, 0, 3:-3, 3:-3], torch.full((cam.height - 6, cam.width - 6), 2.0),
+                               atol=1e-5, rtol=0)

@@ -4,7 +4,7 @@ Pixel space: the "latents" of a clip are its frames ``[T, 4, H, W]`` = RGB (3 ch
 [0, 1]) and z-depth (1 channel), so ``encode``/``decode`` are (de)concatenations and
 ``temporal_compression = 1``. Its clean estimate ``x0_hat`` of a clip is the rendered world
 cache (rendered with :data:`~voyager_pipe.render.condition.PREVIEW_CONDITION`: gaps closed,
-depth-tested bilinear splatting, the far sky layer) with its holes filled from the background
+depth-tested tent/cubic splatting, the far sky layer) with its holes filled from the background
 side (:mod:`voyager_pipe.generate.fill`: planar depth continuation, push-pull colours). ``denoise`` follows the flow-matching path towards that
 estimate with the oracle velocity ``v = (x - x0_hat) / sigma``. Every Euler step of that
 velocity maps ``x`` to ``x0_hat + (sigma_next / sigma) (x - x0_hat)``, so the whole integration
@@ -47,7 +47,7 @@ class WarpGenerator:
     name = "warp"
     temporal_compression = 1
     supports_per_frame_sigma = True
-    condition_render = PREVIEW_CONDITION  # gaps closed, depth-tested bilinear splatting, far layer
+    condition_render = PREVIEW_CONDITION  # gaps closed, depth-tested tent/cubic splatting, far layer
 
     def __init__(self, inpaint_radius: int = 3, inpaint_method: str = "background", device=None,
                  dtype: torch.dtype = torch.float32, commit_radius: float = 0.01):

@@ -9,8 +9,9 @@ it to ``WorldCache.render``. Two recipes are defined here:
   background layer) rendered and marked known. The half-resolution raster closes the
   one-pixel holes of a slightly moved view.
 * :data:`PREVIEW_CONDITION` (the weight-free ``warp`` preview): full resolution, one- and
-  two-pixel gaps closed where the surrounding depth agrees, and depth-tested bilinear
-  splatting (:mod:`voyager_pipe.render.splat`) instead of nearest-pixel colours.
+  two-pixel gaps closed where the surrounding depth agrees, and depth-tested splatting
+  (:mod:`voyager_pipe.render.splat`: bilinear tent next to depth edges, Keys bicubic inside
+  well-sampled surfaces) instead of nearest-pixel colours.
 """
 
 from __future__ import annotations
@@ -41,8 +42,8 @@ class ConditionRender:
             render does, so a frame rendered back from its own camera shows every pixel its
             visibility test counted as seen; the preview leaves such pixels to its
             background-side hole fill (a foreground silhouette would grow into disocclusions).
-        resample: ``nearest`` (the z-buffer's winner) or ``splat`` (depth-tested bilinear
-            splatting, full resolution only).
+        resample: ``nearest`` (the z-buffer's winner) or ``splat`` (depth-tested tent/cubic
+            splatting, :mod:`voyager_pipe.render.splat`; full resolution only).
         background: render the cache's far background layer (sky) behind the geometry.
     """
 
