@@ -234,7 +234,7 @@ def test_warp_commits_only_fills_near_rendered_pixels_and_the_scheduler_honours_
     mask[..., :10] = True  # the cache rendered the left 10 columns; the rest is a guess
     depth = torch.full((T, 1, H, W), 2.0) * mask  # one surface
     cond = ClipCondition(cond.rgb * mask, depth, mask, cond.cameras, cond.reference_rgb, cond.reference_depth)
-    committable = WarpGenerator(commit_radius=0.1).prepare(cond).cache_mask  # 0.1 x 40 = 4 px
+    committable = WarpGenerator(commit_radius=4).prepare(cond).cache_mask
     # column c's centre lies c - 9 px from the last rendered column: columns 10..13 are within 4 px
     assert torch.equal(committable[0, 0, 0], torch.arange(W) < 14) and bool((committable == committable[:, :, :1]).all())
     # next to a depth edge (a foreground in rows 0-5, the background below) fills are not committed:
@@ -243,8 +243,8 @@ def test_warp_commits_only_fills_near_rendered_pixels_and_the_scheduler_honours_
                          cond.reference_rgb, cond.reference_depth)
     expected = committable.clone()
     expected[:, :, 2:10] = mask[:, :, 2:10]
-    assert torch.equal(WarpGenerator(commit_radius=0.1).prepare(edge).cache_mask, expected)
-    assert WarpGenerator(commit_radius=1.0).prepare(cond).cache_mask is None
+    assert torch.equal(WarpGenerator(commit_radius=4).prepare(edge).cache_mask, expected)
+    assert WarpGenerator(commit_radius=-1).prepare(cond).cache_mask is None
 
     from voyager_pipe.generate.config import GenerateConfig
     from voyager_pipe.generate.scheduler import ClipScheduler
@@ -257,11 +257,11 @@ def test_warp_commits_only_fills_near_rendered_pixels_and_the_scheduler_honours_
         cams.w2c[t, 0, 0], cams.w2c[t, 0, 2], cams.w2c[t, 2, 0], cams.w2c[t, 2, 2] = a.cos(), -a.sin(), a.sin(), a.cos()
     rgb0, depth0 = torch.rand(3, H, W), torch.full((1, H, W), 2.0)
     added = {}
-    for radius in (0.0, 1.0):
+    for radius in (0, -1):
         cache = WorldCache()
         cache.update(rgb0[None], depth0[None], cams[0])
         first = len(cache)
         scheduler = ClipScheduler(WarpGenerator(commit_radius=radius), GenerateConfig(clip_len=5, steps=2, progress=False))
         list(scheduler.run(cams, cache, rgb0, depth0, torch.Generator().manual_seed(0)))
         added[radius] = len(cache) - first
-    assert added[0.0] == 0 and added[1.0] >= 2 * H  # the turn reveals ~2 columns per frame
+    assert added[0] == 0 and added[-1] >= 2 * H  # the turn reveals ~2 columns per frame

@@ -266,3 +266,26 @@ def test_normals_of_added_points_match_the_whole_frame_estimate(room):
     full_points = unproject(depth[1:2], cam.K, cam.w2c)[0]  # [H, W, 3]
     nearest = torch.cdist(points, full_points.reshape(-1, 3)).argmin(dim=1)  # [A]
     torch.testing.assert_close(mine, full.reshape(-1, 3)[nearest], atol=1e-4, rtol=0)
+
+
+def test_renders_cull_blocks_out_of_view_without_changing_a_pixel(room, monkeypatch):
+    from voyager_pipe.render.condition import PREVIEW_CONDITION
+    from voyager_pipe.world.points import PointStore
+
+    _, cams, rgb, depth = room
+    cache = WorldCache()
+    cache.update(rgb, depth, cams)  # six frames turning by 60 degrees in all
+    store = cache.geometry
+    assert len(store._block_starts) == len(set(cache.frame_ids.tolist()))  # one block per frame that added points
+    # a camera turned away from everything sees no block; the first camera not the last frames' blocks
+    behind = cams[0].w2c.clone()
+    behind[:, :3, :3] = behind[:, :3, :3] @ torch.diag(torch.tensor([-1.0, 1.0, -1.0], dtype=behind.dtype))
+    assert store.rows_in_view(cams.K[:1], behind, cams.width, cams.height).numel() == 0
+    rows = store.rows_in_view(cams.K[:1], cams.w2c[:1], cams.width, cams.height)
+    assert rows is not None and 0 < rows.numel() < len(store)
+    culled = [cache.render(cams[k]) for k in range(len(cams))] + [cache.render(cams, PREVIEW_CONDITION)]
+    monkeypatch.setattr(PointStore, "rows_in_view", lambda self, *a, **k: None)  # every point, every time
+    full = [cache.render(cams[k]) for k in range(len(cams))] + [cache.render(cams, PREVIEW_CONDITION)]
+    for a, b in zip(culled, full):
+        for name in ("rgb", "depth", "mask", "index", "normals"):
+            assert torch.equal(getattr(a, name), getattr(b, name)), name

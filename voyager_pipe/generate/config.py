@@ -43,7 +43,6 @@ class WarpConfig:
     inpaint_method: Literal["background", "telea", "ns"] = option(
         "background", "colour fill of holes: background (streak-free push-pull from the background side), telea / ns (OpenCV inpainting)")
     inpaint_radius: int = option(3, "OpenCV inpainting radius in pixels (telea / ns)", min=0, max=64)
-    commit_radius: float = option(
-        0.01, "filled pixels enter the world cache only within this distance of a rendered pixel (a fraction of the "
-        "image width) and next to one surface; farther guesses stay in the video and the next clip guesses again (1 = all)",
-        min=0, max=1)
+    commit_radius: int = option(
+        5, "filled pixels enter the world cache only within this many pixels of a rendered pixel and next to one "
+        "surface; farther guesses stay in the video and the next clip guesses again (-1 = every pixel)", min=-1, max=100000)

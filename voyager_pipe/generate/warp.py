@@ -20,8 +20,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-import math
-
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -50,10 +48,10 @@ class WarpGenerator:
     condition_render = PREVIEW_CONDITION  # gaps closed, depth-tested tent/cubic splatting, far layer
 
     def __init__(self, inpaint_radius: int = 3, inpaint_method: str = "background", device=None,
-                 dtype: torch.dtype = torch.float32, commit_radius: float = 0.01):
+                 dtype: torch.dtype = torch.float32, commit_radius: int = 5):
         self.inpaint_radius = int(inpaint_radius)
         self.inpaint_method = inpaint_method
-        self.commit_radius = float(commit_radius)
+        self.commit_radius = int(commit_radius)
         self.device = torch.device(device) if device is not None else torch.device("cpu")
         self.dtype = dtype
 
@@ -110,21 +108,21 @@ class WarpGenerator:
         corner or an object entering at the border cannot be extrapolated), and a hole between
         a foreground and a background edge may be either. So only near fills next to one
         surface enter the world cache; the video shows all of them, and the next clip guesses
-        the rest again from the grown cache. ``None`` (everything) when ``commit_radius >= 1``.
+        the rest again from the grown cache. ``None`` (everything) when ``commit_radius`` is -1.
         """
-        if self.commit_radius >= 1:
+        if self.commit_radius < 0:
             return None
         import cv2
 
         known = condition.mask & (condition.depth > 0)  # [T, 1, H, W]
-        radius = self.commit_radius * condition.width  # pixels
+        radius = self.commit_radius  # pixels
         unknown = (~known[:, 0]).cpu().numpy().astype(np.uint8)  # [T, H, W] 1 where the cache rendered nothing
         near = np.stack([cv2.distanceTransform(frame, cv2.DIST_L2, cv2.DIST_MASK_PRECISE) <= radius
                          for frame in unknown])  # [T, H, W] one C call per frame
         near = torch.from_numpy(near)[:, None].to(known.device)  # [T, 1, H, W]
         # one surface around the hole: a hole between a foreground and a background edge may hold
         # either (the background, or the side of the foreground object): not committed
-        reach = int(math.ceil(radius))
+        reach = radius
         depth = condition.depth.float()  # [T, 1, H, W]
         farthest = F.max_pool2d(torch.where(known, depth, torch.zeros_like(depth)), 2 * reach + 1, 1, reach)
         nearest = -F.max_pool2d(torch.where(known, -depth, torch.full_like(depth, -float("inf"))), 2 * reach + 1, 1, reach)

@@ -42,6 +42,7 @@ is dropped) and ``max_points`` (uniform random thinning that keeps the first fra
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,6 +59,7 @@ from voyager_pipe.render.gaps import close_gaps, extend_frontier
 from voyager_pipe.world.config import CacheConfig
 from voyager_pipe.world.points import PointStore
 
+_NEAR_CULL = 1e-6  # blocks wholly behind this z-depth are out of every renderer's view (their near planes are larger)
 _GAP_MARGIN = 2  # pixels rasterised around a frame for gap closing (the widest gap pair reaches 2 pixels)
 _KEY_BITS = 21  # voxel keys pack three signed 21-bit integers into one int64
 _KEY_OFFSET = 1 << (_KEY_BITS - 1)
@@ -221,18 +223,31 @@ class WorldCache:
             from voyager_pipe.render.splat import splat_resample
 
             tol = self.cfg.gap_tolerance if self.cfg.gap_tolerance > 0 else 0.03
-            out = splat_resample(self.geometry.xyz, self.geometry.rgb, raster, out, tol)
+            xyz, rgb, _, _ = self._geometry_in_view(raster)
+            out = splat_resample(xyz, rgb, raster, out, tol)
             if recipe.background and len(self.background):
                 out = splat_resample(self.background.xyz, self.background.rgb, raster, out, tol)
         if (w, h) != (W, H):
             out = upsample_render(out, H, W, recipe)
         return out
 
+    def _geometry_in_view(self, cameras: Cameras) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """``(xyz, rgb, normals, rows)`` of the geometry blocks ``cameras`` can see
+        (:meth:`PointStore.rows_in_view`); ``rows [V]`` maps them back, ``None`` = all points."""
+        store = self.geometry
+        rows = store.rows_in_view(cameras.K, cameras.w2c, cameras.width, cameras.height, near=_NEAR_CULL)
+        if rows is None:
+            return store.xyz, store.rgb, store.normals, None
+        return store.xyz[rows], store.rgb[rows], store.normals[rows], rows  # [V, 3] x3, [V]
+
     def _render_layers(self, cameras: Cameras, background: bool = True) -> RenderOutput:
         """Nearest z-buffer of the geometry, with the far layer behind it where nothing else is hit."""
         n, H, W = len(cameras), cameras.height, cameras.width
         if len(self.geometry):
-            out = self.renderer.render(self.geometry.xyz, self.geometry.rgb, cameras, normals=self.geometry.normals)
+            xyz, rgb, normals, rows = self._geometry_in_view(cameras)
+            out = self.renderer.render(xyz, rgb, cameras, normals=normals)
+            if rows is not None:  # indices into the whole geometry
+                out = dataclasses.replace(out, index=torch.where(out.index >= 0, rows[out.index.clamp_min(0)], -1))
         else:
             out = _empty_render(n, H, W, self.device)
         if not background or not len(self.background):
