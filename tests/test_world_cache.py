@@ -289,3 +289,11 @@ def test_renders_cull_blocks_out_of_view_without_changing_a_pixel(room, monkeypa
     for a, b in zip(culled, full):
         for name in ("rgb", "depth", "mask", "index", "normals"):
             assert torch.equal(getattr(a, name), getattr(b, name)), name
+
+
+def test_bench_cache_prints_the_loop_figures(capsys):
+    from voyager_pipe.cli import main
+
+    assert main(["bench", "--cache", "--size", "64x48", "--frames", "5", "--only", "4", "--threads", "1"]) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert line.startswith("4. loop") and line.endswith("rendered back from its own camera: 0 (goal 0)")

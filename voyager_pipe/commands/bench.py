@@ -1,6 +1,7 @@
 """`voyager-pipe bench`: gen + eval over a fixed set of synthetic scenes x trajectories, one table.
 
     voyager-pipe bench [--quick] [--work DIR] [--size 256x192] [--cases NAME,...] [--set KEY=VALUE ...]
+    voyager-pipe bench --cache [--size 512x384] [--frames 49] [--only 1 2 3 4 5]
 
 ``--set`` / ``--config`` / ``--backend`` set the config of every ``gen`` run (and ``eval.*`` the evaluation). See docs/evaluation.md.
 """
@@ -22,6 +23,12 @@ def register(subparsers) -> None:
     parser.add_argument("--cases", default=None, metavar="LIST", help="only the cases whose names contain one of these comma-separated words")
     parser.add_argument("--backend", choices=["auto", "warp", "voyager"], help="clip generator passed to gen")
     parser.add_argument("--lpips-weights", default=None, metavar="PTH", help="ImageNet AlexNet weights for LPIPS")
+    parser.add_argument("--cache", action="store_true",
+                        help="instead of the table: the world cache / warp preview figures, each next to its goal "
+                             "(resampling, disocclusions, sky, loop, pruning; --size default 512x384)")
+    from voyager_pipe.commands.bench_cache import add_arguments
+
+    add_arguments(parser)
     add_config_args(parser)
     parser.set_defaults(func=run)
 
@@ -35,6 +42,10 @@ def run(args) -> int:
     from voyager_pipe.commands.bench_suite import QUICK_SUITE, SUITE, pipeline_gen_runner, run_suite
     from voyager_pipe.errors import InputError
 
+    if args.cache:
+        from voyager_pipe.commands import bench_cache
+
+        return bench_cache.run(args)
     config = config_from_args(args, BENCH_FLAGS, whole_file=True, fixed={"generate.progress": False})  # a bad --set is one line here, before any work
     cases = QUICK_SUITE if args.quick else SUITE
     if args.cases:
