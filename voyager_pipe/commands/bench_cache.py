@@ -35,6 +35,15 @@ def psnr(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> float:
     return 10 * np.log10(1.0 / max(mse, 1e-12))
 
 
+def room_frames(trajectory: str, args):
+    """``(cameras, rgb [T, 3, H, W], depth [T, 1, H, W])``: exact frames of the room scene along ``trajectory``."""
+    from voyager_pipe.scenes import make_scene, render_ground_truth, scene_trajectory
+
+    scene = make_scene("room", seed=0)
+    cams = scene_trajectory(scene, trajectory, frames=args.frames, width=args.width, height=args.height)
+    return (cams, *render_ground_truth(scene, cams))
+
+
 def run_preview(scene_kind: str, trajectory: str, frames: int, width: int, height: int, cfg=None):
     """The warp preview along a scene trajectory from the exact first frame: (cameras, gt, outputs, cache)."""
     from voyager_pipe.generate.config import GenerateConfig
@@ -56,12 +65,9 @@ def run_preview(scene_kind: str, trajectory: str, frames: int, width: int, heigh
 
 def resampling(args) -> None:
     from voyager_pipe.render.condition import PREVIEW_CONDITION, ConditionRender
-    from voyager_pipe.scenes import make_scene, render_ground_truth, scene_trajectory
     from voyager_pipe.world import WorldCache
 
-    scene = make_scene("room", seed=0)
-    cams = scene_trajectory(scene, "orbit", frames=args.frames, width=args.width, height=args.height)
-    gt_rgb, gt_depth = render_ground_truth(scene, cams)  # [T, 3, H, W], [T, 1, H, W]
+    cams, gt_rgb, gt_depth = room_frames("orbit", args)  # [T, 3, H, W], [T, 1, H, W]
     cache = WorldCache()
     cache.update(gt_rgb[:1], gt_depth[:1], cams[:1])
     nearest = cache.render(cams[1:], ConditionRender(close_gaps=False))
@@ -103,12 +109,9 @@ def sky(args) -> None:
 
 
 def loop(args) -> None:
-    from voyager_pipe.scenes import make_scene, render_ground_truth, scene_trajectory
     from voyager_pipe.world import WorldCache
 
-    scene = make_scene("room", seed=0)
-    cams = scene_trajectory(scene, "outback", frames=args.frames, width=args.width, height=args.height)
-    rgb, depth = render_ground_truth(scene, cams)
+    cams, rgb, depth = room_frames("outback", args)
     turn = (args.frames + 1) // 2
     cache = WorldCache()
     added, missing = [], 0
@@ -123,12 +126,9 @@ def loop(args) -> None:
 
 
 def pruning(args) -> None:
-    from voyager_pipe.scenes import make_scene, render_ground_truth, scene_trajectory
     from voyager_pipe.world import WorldCache
 
-    scene = make_scene("room", seed=0)
-    cams = scene_trajectory(scene, "orbit", frames=args.frames, width=args.width, height=args.height)
-    rgb, depth = render_ground_truth(scene, cams)
+    cams, rgb, depth = room_frames("orbit", args)
     cache = WorldCache()
     update_seconds, render_seconds = [], []
     for t in range(len(cams)):
