@@ -225,3 +225,26 @@ def test_background_colour_fill_has_no_streaks_and_takes_the_background():
     ours_rows = hole.mean(dim=-1).std(dim=-1).mean()
     telea_rows = telea[..., 10:22].mean(dim=-1).std(dim=-1).mean()
     assert float(ours_rows) < float(telea_rows)
+
+
+def test_fills_of_a_clip_do_not_depend_on_how_its_frames_are_chunked(monkeypatch):
+    """The fills run a few frames at a time on the CPU (speed): frames are independent, so any chunking
+    (one frame, a few, the whole clip) gives the same numbers, fallback (the clip's median) included."""
+    from voyager_pipe.generate import fill
+
+    gen = torch.Generator().manual_seed(1)
+    v, u = torch.meshgrid(torch.arange(24.0), torch.arange(30.0), indexing="ij")
+    depth = (1.0 / (0.2 + 0.004 * u + 0.002 * v)).expand(5, 1, 24, 30).clone()  # [5, 1, 24, 30]
+    depth[:, :, 4:12, 5:11] = 1.5  # a foreground box
+    known = torch.rand(5, 1, 24, 30, generator=gen) > 0.3
+    known[:, :, 8:20, 11:20] = False  # a disocclusion
+    known[2] = False  # a frame without any known pixel: the fallback
+    rgb = torch.rand(5, 3, 24, 30, generator=gen)
+    results = []
+    for pixels in (1, 2 * 24 * 30, 1 << 19):
+        monkeypatch.setattr(fill, "CHUNK_PIXELS", pixels)
+        filled = fill.fill_depth_background(depth, known)
+        results.append((filled, fill.fill_rgb_background(rgb, depth, known, filled)))
+    for filled, colour in results[1:]:
+        assert torch.equal(filled, results[0][0]) and torch.equal(colour, results[0][1])
+    assert bool((results[0][0][2] == depth[known].median()).all())
