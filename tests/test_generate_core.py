@@ -228,8 +228,9 @@ def test_background_colour_fill_has_no_streaks_and_takes_the_background():
 
 
 def test_fills_of_a_clip_do_not_depend_on_how_its_frames_are_chunked(monkeypatch):
-    """The fills run a few frames at a time on the CPU (speed): frames are independent, so any chunking
-    (one frame, a few, the whole clip) gives the same numbers, fallback (the clip's median) included."""
+    """The fills run a few frames at a time on the CPU, chunks shared by threads (speed): frames are
+    independent, so any chunking (one frame, a few, the whole clip) and any thread count give the same
+    numbers, fallback (the clip's median) included."""
     from voyager_pipe.generate import fill
 
     gen = torch.Generator().manual_seed(1)
@@ -241,10 +242,16 @@ def test_fills_of_a_clip_do_not_depend_on_how_its_frames_are_chunked(monkeypatch
     known[2] = False  # a frame without any known pixel: the fallback
     rgb = torch.rand(5, 3, 24, 30, generator=gen)
     results = []
-    for pixels in (1, 2 * 24 * 30, 1 << 19):
-        monkeypatch.setattr(fill, "CHUNK_PIXELS", pixels)
-        filled = fill.fill_depth_background(depth, known)
-        results.append((filled, fill.fill_rgb_background(rgb, depth, known, filled)))
+    threads = torch.get_num_threads()
+    try:
+        for pixels, count in ((1, 2), (2 * 24 * 30, 2), (1 << 19, 2), (2 * 24 * 30, 1)):
+            monkeypatch.setattr(fill, "CHUNK_PIXELS", pixels)
+            torch.set_num_threads(count)  # chunks run single-threaded ops: the numbers do not depend on it either
+            filled = fill.fill_depth_background(depth, known)
+            results.append((filled, fill.fill_rgb_background(rgb, depth, known, filled)))
+            assert torch.get_num_threads() == count  # restored after the worker threads
+    finally:
+        torch.set_num_threads(threads)
     for filled, colour in results[1:]:
         assert torch.equal(filled, results[0][0]) and torch.equal(colour, results[0][1])
     assert bool((results[0][0][2] == depth[known].median()).all())

@@ -15,12 +15,15 @@ or new content at the image border. Both are filled from the BACKGROUND side:
   smooth background colours without the streaks of front-propagating inpainting.
   :func:`inpaint_rgb` (OpenCV Telea / Navier-Stokes) stays available (``warp.inpaint_method``).
 
-Cost: both fills run a few frames at a time on the CPU (:data:`CHUNK_PIXELS`; frames are
-independent, so the numbers do not depend on it), and the planar continuation is evaluated at
+Cost: both fills run a few frames at a time on the CPU (:data:`CHUNK_PIXELS`), the chunks
+shared by ``torch.get_num_threads()`` threads that run single-threaded ops (frames are
+independent, so the numbers depend on neither), and the planar continuation is evaluated at
 the hole pixels only, with slopes at the known pixels beside a hole only.
 """
 
 from __future__ import annotations
+
+from typing import Callable
 
 import numpy as np
 import torch
@@ -56,9 +59,9 @@ def inpaint_rgb(rgb: torch.Tensor, holes: torch.Tensor, radius: int = 3, method:
 
 # Frames are processed in chunks of about this many pixels on the CPU: every step is per frame,
 # and whole-clip tensors ([49, 1, 512, 512] = 51 MB each) make each of the ~300 elementwise ops
-# of the fill stream through memory (and through fresh pages from the allocator), while 1-2 MB
-# tensors stay in cache: several times faster on 2 cores, same numbers.
-CHUNK_PIXELS = 1 << 19
+# of the fill stream through memory (and through fresh pages from the allocator), while ~1 MB
+# tensors (one 512x512 frame) stay in cache: several times faster, same numbers.
+CHUNK_PIXELS = 1 << 18
 
 
 def frame_chunks(num_frames: int, height: int, width: int, device: torch.device | str = "cpu") -> list[slice]:
@@ -67,6 +70,28 @@ def frame_chunks(num_frames: int, height: int, width: int, device: torch.device 
         return [slice(0, num_frames)]
     step = max(1, CHUNK_PIXELS // max(height * width, 1))
     return [slice(s, min(s + step, num_frames)) for s in range(0, num_frames, step)]
+
+
+def _for_each_chunk(work: Callable[[slice], None], chunks: list[slice]) -> None:
+    """``work(chunk)`` for every chunk; on the CPU the chunks are shared by ``torch.get_num_threads()``
+    Python threads that each run their ops single-threaded (torch releases the GIL): thousands of
+    small ops each split over all cores would wait at a barrier after every op, which collapses
+    when another process holds one of the cores. Torch's thread count is restored afterwards."""
+    previous = torch.get_num_threads()
+    threads = min(previous, len(chunks))
+    if threads <= 1:
+        for chunk in chunks:
+            work(chunk)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    torch.set_num_threads(1)  # new threads take torch's count at their first op: 1
+    try:
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            for done in [pool.submit(work, chunk) for chunk in chunks]:
+                done.result()  # the first error is raised
+    finally:
+        torch.set_num_threads(previous)
 
 
 def fill_depth_background(depth: torch.Tensor, valid: torch.Tensor, fallback: float | None = None,
@@ -88,8 +113,11 @@ def fill_depth_background(depth: torch.Tensor, valid: torch.Tensor, fallback: fl
         good = depth[valid]  # [M]
         fallback = float(good.median()) if good.numel() else 1.0
     out = torch.empty_like(depth)  # [T, 1, H, W]
-    for chunk in frame_chunks(depth.shape[0], depth.shape[-2], depth.shape[-1], depth.device):  # frames are independent
+
+    def work(chunk: slice) -> None:  # frames are independent
         out[chunk] = _fill_depth_frames(depth[chunk], valid[chunk], fallback, local_iters)
+
+    _for_each_chunk(work, frame_chunks(depth.shape[0], depth.shape[-2], depth.shape[-1], depth.device))
     return out
 
 
@@ -228,8 +256,11 @@ def fill_rgb_background(rgb: torch.Tensor, depth: torch.Tensor, valid: torch.Ten
     if filled_depth is None:
         filled_depth = fill_depth_background(depth, valid)
     out = torch.empty_like(rgb)  # [T, 3, H, W]
-    for chunk in frame_chunks(rgb.shape[0], rgb.shape[-2], rgb.shape[-1], rgb.device):  # frames are independent
+
+    def work(chunk: slice) -> None:  # frames are independent
         out[chunk] = _fill_rgb_frames(rgb[chunk], depth[chunk], valid[chunk], filled_depth[chunk], rel_tol)
+
+    _for_each_chunk(work, frame_chunks(rgb.shape[0], rgb.shape[-2], rgb.shape[-1], rgb.device))
     return out
 
 
