@@ -265,3 +265,33 @@ def test_warp_commits_only_fills_near_rendered_pixels_and_the_scheduler_honours_
         list(scheduler.run(cams, cache, rgb0, depth0, torch.Generator().manual_seed(0)))
         added[radius] = len(cache) - first
     assert added[0] == 0 and added[-1] >= 2 * H  # the turn reveals ~2 columns per frame
+
+
+def test_fills_of_a_clip_do_not_depend_on_how_its_frames_are_chunked(monkeypatch):
+    """The fills run a few frames at a time on the CPU, chunks shared by threads (speed): frames are
+    independent, so any chunking (one frame, a few, the whole clip) and any thread count give the same
+    numbers, fallback (the clip's median) included."""
+    from voyager_pipe.generate import fill
+
+    gen = torch.Generator().manual_seed(1)
+    v, u = torch.meshgrid(torch.arange(24.0), torch.arange(30.0), indexing="ij")
+    depth = (1.0 / (0.2 + 0.004 * u + 0.002 * v)).expand(5, 1, 24, 30).clone()  # [5, 1, 24, 30]
+    depth[:, :, 4:12, 5:11] = 1.5  # a foreground box
+    known = torch.rand(5, 1, 24, 30, generator=gen) > 0.3
+    known[:, :, 8:20, 11:20] = False  # a disocclusion
+    known[2] = False  # a frame without any known pixel: the fallback
+    rgb = torch.rand(5, 3, 24, 30, generator=gen)
+    results = []
+    threads = torch.get_num_threads()
+    try:
+        for pixels, count in ((1, 2), (2 * 24 * 30, 2), (1 << 19, 2), (2 * 24 * 30, 1)):
+            monkeypatch.setattr(fill, "CHUNK_PIXELS", pixels)
+            torch.set_num_threads(count)  # chunks run single-threaded ops: the numbers do not depend on it either
+            filled = fill.fill_depth_background(depth, known)
+            results.append((filled, fill.fill_rgb_background(rgb, depth, known, filled)))
+            assert torch.get_num_threads() == count  # restored after the worker threads
+    finally:
+        torch.set_num_threads(threads)
+    for filled, colour in results[1:]:
+        assert torch.equal(filled, results[0][0]) and torch.equal(colour, results[0][1])
+    assert bool((results[0][0][2] == depth[known].median()).all())

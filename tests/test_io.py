@@ -29,6 +29,29 @@ def test_frame_folder_round_trip(tmp_path):
     assert np.load(tmp_path / "depth" / "00001.npy").dtype == np.float32
 
 
+def test_frames_written_by_threads_are_the_same_files_lossless_rgb_pngs(tmp_path):
+    """write_frames encodes in a thread pool: the files do not depend on the worker count, and the PNGs
+    stay lossless 8-bit RGB (any PNG reader gives back the pixels; channel order is RGB, not OpenCV's BGR)."""
+    from PIL import Image
+
+    g = torch.Generator().manual_seed(1)
+    rgb = torch.rand(4, 3, 10, 12, generator=g)  # [T, 3, H, W]
+    depth = torch.rand(4, 1, 10, 12, generator=g)  # [T, 1, H, W]
+    mask = torch.rand(4, 1, 10, 12, generator=g) > 0.5  # [T, 1, H, W]
+    write_frames(tmp_path / "one", rgb, depth, mask, workers=1)
+    write_frames(tmp_path / "many", rgb, depth, mask, workers=3)
+    for sub in ("frames", "depth", "mask"):
+        one = sorted((tmp_path / "one" / sub).iterdir())
+        assert [p.name for p in one] == [p.name for p in sorted((tmp_path / "many" / sub).iterdir())] and len(one) == 4
+        assert all(p.read_bytes() == (tmp_path / "many" / sub / p.name).read_bytes() for p in one)
+    with Image.open(tmp_path / "many" / "frames" / "00002.png") as image:
+        assert image.format == "PNG" and image.mode == "RGB"
+        pixels = torch.from_numpy(np.array(image)).permute(2, 0, 1)  # [3, H, W] uint8
+    assert torch.equal(pixels, (rgb[2].clamp(0, 1) * 255 + 0.5).to(torch.uint8))
+    with Image.open(tmp_path / "many" / "mask" / "00003.png") as image:
+        assert image.mode == "L" and torch.equal(torch.from_numpy(np.asarray(image) > 127), mask[3, 0])
+
+
 def test_frame_folder_gaps_and_counts_are_errors(tmp_path):
     rgb = torch.zeros(3, 3, 4, 4)
     write_frames(tmp_path, rgb, depth=torch.ones(2, 1, 4, 4))

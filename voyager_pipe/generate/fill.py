@@ -14,9 +14,16 @@ or new content at the image border. Both are filled from the BACKGROUND side:
   pixels into a coarser level, keeps only the farthest ones of each 2x2 block, so holes take
   smooth background colours without the streaks of front-propagating inpainting.
   :func:`inpaint_rgb` (OpenCV Telea / Navier-Stokes) stays available (``warp.inpaint_method``).
+
+Cost: both fills run a few frames at a time on the CPU (:data:`CHUNK_PIXELS`), the chunks
+shared by ``torch.get_num_threads()`` threads that run single-threaded ops (frames are
+independent, so the numbers depend on neither), and the planar continuation is evaluated at
+the hole pixels only, with slopes at the known pixels beside a hole only.
 """
 
 from __future__ import annotations
+
+from typing import Callable
 
 import numpy as np
 import torch
@@ -50,6 +57,43 @@ def inpaint_rgb(rgb: torch.Tensor, holes: torch.Tensor, radius: int = 3, method:
     return out
 
 
+# Frames are processed in chunks of about this many pixels on the CPU: every step is per frame,
+# and whole-clip tensors ([49, 1, 512, 512] = 51 MB each) make each of the ~300 elementwise ops
+# of the fill stream through memory (and through fresh pages from the allocator), while ~1 MB
+# tensors (one 512x512 frame) stay in cache: several times faster, same numbers.
+CHUNK_PIXELS = 1 << 18
+
+
+def frame_chunks(num_frames: int, height: int, width: int, device: torch.device | str = "cpu") -> list[slice]:
+    """Slices of ``range(num_frames)`` of about :data:`CHUNK_PIXELS` pixels each (one slice off the CPU)."""
+    if torch.device(device).type != "cpu":
+        return [slice(0, num_frames)]
+    step = max(1, CHUNK_PIXELS // max(height * width, 1))
+    return [slice(s, min(s + step, num_frames)) for s in range(0, num_frames, step)]
+
+
+def _for_each_chunk(work: Callable[[slice], None], chunks: list[slice]) -> None:
+    """``work(chunk)`` for every chunk; on the CPU the chunks are shared by ``torch.get_num_threads()``
+    Python threads that each run their ops single-threaded (torch releases the GIL): thousands of
+    small ops each split over all cores would wait at a barrier after every op, which collapses
+    when another process holds one of the cores. Torch's thread count is restored afterwards."""
+    previous = torch.get_num_threads()
+    threads = min(previous, len(chunks))
+    if threads <= 1:
+        for chunk in chunks:
+            work(chunk)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    torch.set_num_threads(1)  # new threads take torch's count at their first op: 1
+    try:
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            for done in [pool.submit(work, chunk) for chunk in chunks]:
+                done.result()  # the first error is raised
+    finally:
+        torch.set_num_threads(previous)
+
+
 def fill_depth_background(depth: torch.Tensor, valid: torch.Tensor, fallback: float | None = None,
                           local_iters: int = 4) -> torch.Tensor:
     """Fill invalid depth from the background side, continuing its surface as a plane.
@@ -65,90 +109,133 @@ def fill_depth_background(depth: torch.Tensor, valid: torch.Tensor, fallback: fl
         ``[T, 1, H, W]`` depth > 0 everywhere; valid pixels unchanged.
     """
     valid = valid & (depth > 0) & depth.isfinite()  # [T, 1, H, W]
-    inverse = torch.where(valid, 1.0 / depth.clamp_min(1e-12), torch.zeros_like(depth))  # [T, 1, H, W]
-    row_q, row_b = _extrapolate_lines(inverse, valid, dim=3)  # [T, 1, H, W] x2 (boundary inverse depth, 0 = none)
-    col_q, col_b = _extrapolate_lines(inverse, valid, dim=2)
-    use_col = (col_b > 0) & ((row_b <= 0) | (col_b < row_b))  # the farther boundary (smaller inverse depth) wins
-    planar_q = torch.where(use_col, col_q, row_q)  # [T, 1, H, W]
-    filled = torch.where(valid, depth, torch.zeros_like(depth))  # [T, 1, H, W]
-    filled = torch.where(~valid & (planar_q > 0), 1.0 / planar_q.clamp_min(1e-12), filled)
-    filled = _fill_recursive(filled, local_iters)  # [T, 1, H, W] what no line reached
     if fallback is None:
         good = depth[valid]  # [M]
         fallback = float(good.median()) if good.numel() else 1.0
+    out = torch.empty_like(depth)  # [T, 1, H, W]
+
+    def work(chunk: slice) -> None:  # frames are independent
+        out[chunk] = _fill_depth_frames(depth[chunk], valid[chunk], fallback, local_iters)
+
+    _for_each_chunk(work, frame_chunks(depth.shape[0], depth.shape[-2], depth.shape[-1], depth.device))
+    return out
+
+
+def _fill_depth_frames(depth: torch.Tensor, valid: torch.Tensor, fallback: float, local_iters: int) -> torch.Tensor:
+    """:func:`fill_depth_background` of a few frames ``[t, 1, H, W]`` (``valid`` already checked).
+
+    The planar continuation is evaluated at the hole pixels only (and the slopes it needs at
+    the known pixels next to a hole only): what the other pixels would get is never used."""
+    t, _, height, width = depth.shape
+    valid = valid.contiguous()
+    inverse = torch.where(valid, 1.0 / depth.clamp_min(1e-12), torch.zeros_like(depth)).contiguous()  # [t, 1, H, W]
+    filled = torch.where(valid, depth, torch.zeros_like(depth)).contiguous()  # [t, 1, H, W]
+    holes = (~valid).view(-1).nonzero().squeeze(1)  # [M] flat indices of the hole pixels
+    if holes.numel():
+        row_q, row_b = _extrapolate_rows(inverse, valid, holes)  # [M] x2 (boundary inverse depth, 0 = none)
+        # columns: the same scan on the transposed frames (scans along the last, contiguous axis are ~5x faster)
+        frame, rest = holes // (height * width), holes % (height * width)
+        holes_t = frame * (height * width) + (rest % width) * height + rest // width  # [M] the same pixels, transposed
+        col_q, col_b = _extrapolate_rows(inverse.transpose(2, 3).contiguous(), valid.transpose(2, 3).contiguous(), holes_t)
+        use_col = (col_b > 0) & ((row_b <= 0) | (col_b < row_b))  # the farther boundary (smaller inverse depth) wins
+        planar_q = torch.where(use_col, col_q, row_q)  # [M]
+        filled.view(-1)[holes] = torch.where(planar_q > 0, 1.0 / planar_q.clamp_min(1e-12), torch.zeros_like(planar_q))
+    filled = _fill_recursive(filled, local_iters)  # [t, 1, H, W] what no line reached
     return torch.where(filled > 0, filled, torch.full_like(filled, fallback))
 
 
-def _plane_gradient(inverse: torch.Tensor, valid: torch.Tensor, dim: int, reach: int = 4,
-                    plane_tol: float = 0.01, surface_tol: float = 0.05) -> torch.Tensor:
-    """Smoothed slope ``d(inverse depth) / d(index)`` along axis ``dim`` of the known surfaces ``[T, 1, H, W]``.
+def _extrapolate_rows(inverse: torch.Tensor, valid: torch.Tensor, holes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Planar continuation of the background along the rows (the last axis) into the hole pixels.
+
+    Args:
+        inverse: ``[t, 1, H, W]`` contiguous inverse depth (0 where not valid); valid: ``[t, 1, H, W]``.
+        holes: ``[M]`` flat indices of hole pixels (not ``valid``).
+    Returns:
+        ``(q, boundary)`` ``[M]``: the extrapolated inverse depth of each hole pixel and the inverse
+        depth of the boundary it came from (both 0 where the row holds no known pixel).
+    """
+    n = inverse.shape[3]
+    pos = torch.arange(n, device=inverse.device).view(1, 1, 1, n)  # [1, 1, 1, W]
+    before = torch.where(valid, pos, -1).cummax(3).values  # [t, 1, H, W] last known <= x
+    after = torch.where(valid.flip(3), pos.flip(3), n).cummin(3).values.flip(3)  # first known >= x
+    slope = _row_boundary_slope(inverse, valid)  # [t, 1, H, W] (at the pixels next to a hole)
+    column = holes % n  # [M]
+    row_start = holes - column  # [M] flat index of the row's first pixel
+    flat_q, flat_slope = inverse.view(-1), slope.view(-1)
+
+    def side(boundary: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # boundary: [M] column, -1 / n = none
+        exists = (boundary >= 0) & (boundary < n)
+        b = row_start + boundary.clamp(0, n - 1)  # [M] flat index of the boundary pixel
+        q0, g = flat_q[b], flat_slope[b]  # [M]
+        q = (q0 + g * (column - boundary).to(inverse.dtype)).clamp(min=0.5 * q0, max=2.0 * q0)
+        return torch.where(exists, q, torch.zeros_like(q)), torch.where(exists, q0, torch.zeros_like(q0))
+
+    q_before, b_before = side(before.view(-1)[holes])
+    q_after, b_after = side(after.view(-1)[holes])
+    use_after = (b_after > 0) & ((b_before <= 0) | (b_after < b_before))  # the farther side
+    return torch.where(use_after, q_after, q_before), torch.where(use_after, b_after, b_before)
+
+
+def _row_boundary_slope(inverse: torch.Tensor, valid: torch.Tensor, reach: int = 4,
+                        plane_tol: float = 0.01, surface_tol: float = 0.05) -> torch.Tensor:
+    """Smoothed slope ``d(inverse depth) / d(column)`` of the known surfaces ``[t, 1, H, W]`` along the rows,
+    at the known pixels with a hole beside them on their row (0 elsewhere: not needed).
 
     Central differences where three consecutive known samples lie on one plane (second
     difference below ``plane_tol`` times the value: creases and depth edges are left out),
-    averaged across the line over ``2 reach + 1`` neighbours of the same surface (inverse depth
+    averaged across the row over ``2 reach + 1`` neighbours of the same surface (inverse depth
     within ``surface_tol``); 0 where there is no such sample.
     """
-    across = 2 if dim == 3 else 3
-
-    def shifted(x: torch.Tensor, k: int, axis: int) -> torch.Tensor:
-        return torch.roll(x, shifts=-k, dims=axis)
-
-    prev_q, next_q = shifted(inverse, -1, dim), shifted(inverse, 1, dim)
-    ok = valid & shifted(valid, -1, dim) & shifted(valid, 1, dim)  # [T, 1, H, W]
-    edge = torch.zeros_like(ok)
-    edge.index_fill_(dim, torch.tensor([0, inverse.shape[dim] - 1], device=inverse.device), True)  # no wrap-around
-    ok &= ~edge & ((next_q - 2 * inverse + prev_q).abs() <= plane_tol * inverse)
-    gradient = torch.where(ok, (next_q - prev_q) / 2, torch.zeros_like(inverse))  # [T, 1, H, W]
-    # separable averaging over the same surface: 2 samples each way along the line (so that a
-    # boundary pixel, whose own difference is undefined, gets the slope behind it), then across
-    gradient, ok = _same_surface_mean(gradient, ok, inverse, dim, 2, surface_tol)
-    gradient, ok = _same_surface_mean(gradient, ok, inverse, across, reach, surface_tol)
-    return gradient
-
-
-def _same_surface_mean(values: torch.Tensor, ok: torch.Tensor, inverse: torch.Tensor, axis: int, reach: int,
-                       surface_tol: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean of ``values`` over ``ok`` neighbours within ``reach`` along ``axis`` whose inverse depth is within ``surface_tol``."""
-    total, count = torch.zeros_like(values), torch.zeros_like(values)
-    n = inverse.shape[axis]
-    index = torch.arange(n, device=inverse.device).view([n if a == axis else 1 for a in range(4)])
+    t, _, height, n = inverse.shape
+    slope = torch.zeros_like(inverse)  # [t, 1, H, W]
+    if n < 3:  # no pixel has two neighbours on its row
+        return slope
+    prev_q, here_q, next_q = inverse[..., :-2], inverse[..., 1:-1], inverse[..., 2:]  # [t, 1, H, W-2] views
+    ok = valid[..., :-2] & valid[..., 1:-1] & valid[..., 2:]  # [t, 1, H, W-2] (the first and last column: none)
+    ok &= (next_q - 2 * here_q + prev_q).abs() <= plane_tol * here_q
+    gradient = torch.where(ok, (next_q - prev_q) / 2, torch.zeros_like(here_q))  # [t, 1, H, W-2]
+    gradient, ok = F.pad(gradient, (1, 1)), F.pad(ok, (1, 1))  # [t, 1, H, W]
+    # separable averaging over the same surface: 2 samples each way along the row (so that a
+    # boundary pixel, whose own difference is undefined, gets the slope behind it) ...
+    gradient, ok = _same_surface_mean(gradient, ok, inverse, 2, surface_tol)  # [t, 1, H, W]
+    # ... then across, only where it is used: at the known pixels beside a hole on their row
+    beside = torch.zeros_like(valid)  # [t, 1, H, W]
+    beside[..., :-1] |= ~valid[..., 1:]
+    beside[..., 1:] |= ~valid[..., :-1]
+    points = (beside & valid).view(-1).nonzero().squeeze(1)  # [P] flat indices
+    if not points.numel():
+        return slope
+    row = (points // n) % height  # [P]
+    here = inverse.view(-1)[points]  # [P]
+    limit = surface_tol * here
+    flat_gradient, flat_ok, flat_q = gradient.reshape(-1), ok.reshape(-1), inverse.view(-1)
+    total, count = torch.zeros_like(here), torch.zeros_like(here)
     for k in range(-reach, reach + 1):  # a loop over the few offsets, not over pixels
-        v, o, q = (torch.roll(x, shifts=-k, dims=axis) for x in (values, ok, inverse))
-        same = o & ((q - inverse).abs() <= surface_tol * inverse) & (index + k >= 0) & (index + k < n)
-        total += torch.where(same, v, torch.zeros_like(v))
-        count += same.float()
+        inside = (row + k >= 0) & (row + k < height)  # [P]
+        other = torch.where(inside, points + k * n, points)  # [P] the neighbour k rows away
+        same = inside & flat_ok[other] & ((flat_q[other] - here).abs() <= limit)
+        total += torch.where(same, flat_gradient[other], torch.zeros_like(total))
+        count += same
+    slope.view(-1)[points] = torch.where(count > 0, total / count.clamp_min(1.0), torch.zeros_like(total))
+    return slope
+
+
+def _same_surface_mean(values: torch.Tensor, ok: torch.Tensor, inverse: torch.Tensor, reach: int,
+                       surface_tol: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean of ``values`` ``[t, 1, H, W]`` over ``ok`` neighbours within ``reach`` along the rows whose inverse depth is within ``surface_tol``."""
+    n = inverse.shape[3]
+    nan = float("nan")  # never within tolerance: stands for "not ok" and for beyond the image
+    candidates = F.pad(torch.where(ok, inverse, torch.full_like(inverse, nan)), (reach, reach), value=nan)  # [t, 1, H, W+2r]
+    padded = F.pad(values, (reach, reach))  # [t, 1, H, W+2r]
+    limit = surface_tol * inverse  # [t, 1, H, W]
+    total, count = torch.zeros_like(values), torch.zeros_like(values)
+    for k in range(-reach, reach + 1):  # a loop over the few offsets, not over pixels
+        q = candidates[..., reach + k: reach + k + n]  # [t, 1, H, W] view: the neighbour k along the row
+        same = (q - inverse).abs() <= limit
+        total += torch.where(same, padded[..., reach + k: reach + k + n], 0.0)
+        count += same
     has = count > 0
     return torch.where(has, total / count.clamp_min(1.0), torch.zeros_like(total)), has
-
-
-def _extrapolate_lines(inverse: torch.Tensor, valid: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Planar continuation of the background along the lines of axis ``dim`` (3: rows, 2: columns).
-
-    Args:
-        inverse: ``[T, 1, H, W]`` inverse depth (0 where not valid); valid: ``[T, 1, H, W]``.
-    Returns:
-        ``(q, boundary)``: the extrapolated inverse depth of every hole pixel and the inverse
-        depth of the boundary it came from (both 0 where the line holds no known pixel).
-    """
-    n = inverse.shape[dim]
-    shape = [1, 1, 1, 1]
-    shape[dim] = n
-    pos = torch.arange(n, device=inverse.device).view(shape).expand_as(inverse)  # [T, 1, H, W]
-    before = torch.where(valid, pos, torch.full_like(pos, -1)).cummax(dim).values  # [T, 1, H, W] last known <= x
-    after = torch.where(valid, pos, torch.full_like(pos, n)).flip(dim).cummin(dim).values.flip(dim)  # first known >= x
-    slope = _plane_gradient(inverse, valid, dim)  # [T, 1, H, W]
-
-    def side(boundary: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        exists = (boundary >= 0) & (boundary < n)
-        b = boundary.clamp(0, n - 1)
-        q0, g = inverse.gather(dim, b), slope.gather(dim, b)
-        q = (q0 + g * (pos - boundary).to(inverse.dtype)).clamp(min=0.5 * q0, max=2.0 * q0)
-        return torch.where(exists, q, torch.zeros_like(q)), torch.where(exists, q0, torch.zeros_like(q0))
-
-    q_before, b_before = side(before)
-    q_after, b_after = side(after)
-    use_after = (b_after > 0) & ((b_before <= 0) | (b_after < b_before))  # the farther side
-    return torch.where(use_after, q_after, q_before), torch.where(use_after, b_after, b_before)
 
 
 def fill_rgb_background(rgb: torch.Tensor, depth: torch.Tensor, valid: torch.Tensor,
@@ -168,52 +255,82 @@ def fill_rgb_background(rgb: torch.Tensor, depth: torch.Tensor, valid: torch.Ten
     """
     if filled_depth is None:
         filled_depth = fill_depth_background(depth, valid)
+    out = torch.empty_like(rgb)  # [T, 3, H, W]
+
+    def work(chunk: slice) -> None:  # frames are independent
+        out[chunk] = _fill_rgb_frames(rgb[chunk], depth[chunk], valid[chunk], filled_depth[chunk], rel_tol)
+
+    _for_each_chunk(work, frame_chunks(rgb.shape[0], rgb.shape[-2], rgb.shape[-1], rgb.device))
+    return out
+
+
+def _fill_rgb_frames(rgb: torch.Tensor, depth: torch.Tensor, valid: torch.Tensor, filled_depth: torch.Tensor,
+                     rel_tol: float) -> torch.Tensor:
+    """:func:`fill_rgb_background` of a few frames ``[t, 3, H, W]``.
+
+    Every level's weight is 0 or 1 (known or not), so its colour is already the mean colour
+    (no division) and the finest level's known pixels are ``rgb`` itself."""
     levels = []
-    inverse = torch.where(valid, 1.0 / depth.clamp_min(1e-12), torch.zeros_like(depth))  # [T, 1, H, W]
+    inverse = torch.where(valid, 1.0 / depth.clamp_min(1e-12), torch.zeros_like(depth))  # [t, 1, H, W]
     target = torch.where(valid, torch.full_like(depth, float("inf")), 1.0 / filled_depth.clamp_min(1e-12))  # holes' inverse depth
-    colour, weight = rgb * valid, valid.float()
+    colour, known = rgb * valid, valid  # [t, 3, H, W], [t, 1, H, W] bool
     while min(colour.shape[-2:]) > 1:
-        levels.append((colour, inverse, weight, target))
-        colour, inverse, weight, target = _pull_background(colour, inverse, weight, target, rel_tol)
-    has = weight > 0
-    filled = torch.where(has, colour / weight.clamp_min(1e-12), torch.full_like(colour, 0.5))  # [T, 3, h, w] coarsest
-    filled_q = torch.where(has, inverse, torch.zeros_like(inverse))  # [T, 1, h, w]
+        levels.append((colour, inverse, known, target))
+        colour, inverse, known, target = _pull_background(colour, inverse, known, target, rel_tol)
+    filled = torch.where(known, colour, torch.full_like(colour, 0.5))  # [t, 3, h, w] coarsest
+    filled_q = torch.where(known, inverse, torch.zeros_like(inverse))  # [t, 1, h, w]
     coarse_target = target
-    for colour, inverse, weight, target in reversed(levels):  # push: holes take the coarser level ...
+    for level, (colour, inverse, known, target) in reversed(list(enumerate(levels))):  # push: holes take the coarser level ...
         size = colour.shape[-2:]
         # ... from its cells that are not nearer than the holes around them (no foreground bleeding)
-        around = -F.max_pool2d(-coarse_target, 3, 1, 1)  # [T, 1, h, w] farthest hole near each coarse cell
-        background = (filled_q <= 2.0 * around).float()  # [T, 1, h, w]
+        around = -F.max_pool2d(-coarse_target, 3, 1, 1)  # [t, 1, h, w] farthest hole near each coarse cell
+        background = (filled_q <= 2.0 * around).float()  # [t, 1, h, w]
         num = F.interpolate(filled * background, size=size, mode="bilinear", align_corners=False)
         den = F.interpolate(background, size=size, mode="bilinear", align_corners=False)
         plain = F.interpolate(filled, size=size, mode="bilinear", align_corners=False)
-        up = torch.where(den > 1e-6, num / den.clamp_min(1e-6), plain)  # [T, 3, H, W]
         up_q = F.interpolate(filled_q, size=size, mode="bilinear", align_corners=False)
-        has = weight > 0
-        filled = torch.where(has, colour / weight.clamp_min(1e-12), up)
-        filled_q = torch.where(has, inverse, up_q)
+        up = torch.where(den > 1e-6, num / den.clamp_min(1e-6), plain)  # [t, 3, H, W]
+        if level == 0:  # the known pixels of the finest level are the input's
+            return torch.where(valid, rgb, up)
+        filled = torch.where(known, colour, up)
+        filled_q = torch.where(known, inverse, up_q)
         coarse_target = target
-    return torch.where(valid, rgb, filled)
+    return torch.where(valid, rgb, filled)  # a 1-pixel-high or -wide image: no level
 
 
-def _pull_background(colour: torch.Tensor, inverse: torch.Tensor, weight: torch.Tensor, target: torch.Tensor,
+def _blocks(x: torch.Tensor) -> torch.Tensor:
+    """``[t, c, H, W]`` (even sizes) as 2x2 blocks ``[t, c, H/2, 2, W/2, 2]`` (a view)."""
+    t, c, h, w = x.shape
+    return x.view(t, c, h // 2, 2, w // 2, 2)
+
+
+def _per_block(x: torch.Tensor) -> torch.Tensor:
+    """``[t, c, h, w]`` broadcast over the 2x2 blocks of the finer level: ``[t, c, h, 1, w, 1]`` (a view)."""
+    return x[:, :, :, None, :, None]
+
+
+def _pull_background(colour: torch.Tensor, inverse: torch.Tensor, known: torch.Tensor, target: torch.Tensor,
                      rel_tol: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """One 2x2 pull step: per block, the known samples near the block's farthest depth and not
-    nearer than the block's holes (``target``: their smallest inverse depth, inf when none)."""
-    pad = (0, colour.shape[-1] % 2, 0, colour.shape[-2] % 2)
-    colour, inverse, weight = F.pad(colour, pad), F.pad(inverse, pad), F.pad(weight, pad)
-    target = F.pad(target, pad, value=float("inf"))
-    hole_q = -F.max_pool2d(-target, 2)  # [T, 1, h, w] the farthest hole of each block
-    known = (weight > 0) & (inverse <= F.interpolate(hole_q, scale_factor=2, mode="nearest") * 1.5)  # [T, 1, H, W]
-    farthest = -F.max_pool2d(torch.where(known, -inverse, torch.full_like(inverse, -float("inf"))), 2)  # [T, 1, h, w]
-    keep = known & (inverse <= F.interpolate(farthest, scale_factor=2, mode="nearest") * (1 + rel_tol))  # [T, 1, H, W]
-    w = weight * keep  # [T, 1, H, W]
-    sum_w = F.avg_pool2d(w, 2) * 4  # [T, 1, h, w]
-    sum_c = F.avg_pool2d(colour / weight.clamp_min(1e-12) * w, 2) * 4  # [T, 3, h, w]
-    sum_q = F.avg_pool2d(inverse * w, 2) * 4  # [T, 1, h, w]
+    nearer than the block's holes (``target``: their smallest inverse depth, inf when none).
+    ``colour`` [t, 3, H, W] is 0 where not ``known`` [t, 1, H, W]."""
+    height, width = colour.shape[-2:]
+    if height % 2 or width % 2:
+        pad = (0, width % 2, 0, height % 2)
+        colour, inverse, known = F.pad(colour, pad), F.pad(inverse, pad), F.pad(known, pad)
+        target = F.pad(target, pad, value=float("inf"))
+    shape = inverse.shape
+    hole_q = -F.max_pool2d(-target, 2)  # [t, 1, h, w] the farthest hole of each block
+    known = known & (_blocks(inverse) <= _per_block(hole_q * 1.5)).view(shape)  # [t, 1, H, W]
+    farthest = -F.max_pool2d(torch.where(known, -inverse, torch.full_like(inverse, -float("inf"))), 2)  # [t, 1, h, w]
+    keep = known & (_blocks(inverse) <= _per_block(farthest * (1 + rel_tol))).view(shape)  # [t, 1, H, W]
+    w = keep.to(colour.dtype)  # [t, 1, H, W]
+    sum_w = F.avg_pool2d(w, 2) * 4  # [t, 1, h, w]
+    sum_c = F.avg_pool2d(colour * w, 2) * 4  # [t, 3, h, w]
+    sum_q = F.avg_pool2d(inverse * w, 2) * 4  # [t, 1, h, w]
     has = sum_w > 0
     mean_q = torch.where(has, sum_q / sum_w.clamp_min(1e-12), torch.zeros_like(sum_q))
-    return sum_c / sum_w.clamp_min(1e-12) * has, mean_q, has.float(), hole_q
+    return sum_c / sum_w.clamp_min(1e-12) * has, mean_q, has, hole_q
 
 
 def _fill_recursive(depth: torch.Tensor, local_iters: int) -> torch.Tensor:

@@ -15,14 +15,16 @@ from __future__ import annotations
 import io
 import re
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 
 from voyager_pipe.errors import InputError
 from voyager_pipe.io.atomic import atomic_write_bytes
-from voyager_pipe.io.images import encode_png, to_uint8
+from voyager_pipe.io.images import encode_png
 
 FRAME_DIGITS = 5
 CAMERAS_FILE = "cameras.json"
@@ -40,26 +42,42 @@ def _npy_bytes(array: np.ndarray) -> bytes:
 
 
 def write_frames(out_dir: str | Path, rgb: torch.Tensor | None = None, depth: torch.Tensor | None = None,
-                 mask: torch.Tensor | None = None, start: int = 0) -> None:
+                 mask: torch.Tensor | None = None, start: int = 0, workers: int | None = None) -> None:
     """Write frames ``start, start+1, ...`` of a frame folder.
 
     Args:
         rgb: ``[T, 3, H, W]`` float in [0, 1].
         depth: ``[T, 1, H, W]`` z-depth (0 = no value; NaN/inf are written as 0).
         mask: ``[T, 1, H, W]`` bool.
+        workers: threads encoding and writing the files (default: ``torch.get_num_threads()``);
+            the files do not depend on it.
     """
+    from concurrent.futures import ThreadPoolExecutor
+
     out_dir = Path(out_dir)
+    files: list[tuple[Path, Callable[[], bytes]]] = []  # (path, its bytes when called)
     if rgb is not None:
-        for t in range(rgb.shape[0]):  # one file per frame
-            atomic_write_bytes(out_dir / "frames" / frame_name(start + t, ".png"), encode_png(to_uint8(rgb[t])))
+        rgb_np = (rgb.detach().clamp(0, 1) * 255 + 0.5).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()  # [T, H, W, 3]
+        files += [(out_dir / "frames" / frame_name(start + t, ".png"), partial(encode_png, rgb_np[t]))
+                  for t in range(rgb_np.shape[0])]
     if depth is not None:
         depth_np = torch.nan_to_num(depth.detach().float(), nan=0.0, posinf=0.0, neginf=0.0).cpu().numpy()  # [T, 1, H, W]
-        for t in range(depth_np.shape[0]):
-            atomic_write_bytes(out_dir / "depth" / frame_name(start + t, ".npy"), _npy_bytes(depth_np[t, 0]))
+        files += [(out_dir / "depth" / frame_name(start + t, ".npy"), partial(_npy_bytes, depth_np[t, 0]))
+                  for t in range(depth_np.shape[0])]
     if mask is not None:
         mask_np = (mask.detach().cpu().numpy()[:, 0] * 255).astype(np.uint8)  # [T, H, W]
-        for t in range(mask_np.shape[0]):
-            atomic_write_bytes(out_dir / "mask" / frame_name(start + t, ".png"), encode_png(mask_np[t]))
+        files += [(out_dir / "mask" / frame_name(start + t, ".png"), partial(encode_png, mask_np[t]))
+                  for t in range(mask_np.shape[0])]
+    for folder in {path.parent for path, _ in files}:
+        folder.mkdir(parents=True, exist_ok=True)
+    workers = max(1, min(workers or torch.get_num_threads(), len(files)))
+    if workers == 1:
+        for path, data in files:
+            atomic_write_bytes(path, data())
+        return
+    with ThreadPoolExecutor(max_workers=workers) as pool:  # PNG encoding and file writes release the GIL
+        for done in [pool.submit(lambda path, data: atomic_write_bytes(path, data()), path, data) for path, data in files]:
+            done.result()  # the first error is raised
 
 
 @dataclass
