@@ -276,7 +276,7 @@ def test_renders_cull_blocks_out_of_view_without_changing_a_pixel(room, monkeypa
     cache = WorldCache()
     cache.update(rgb, depth, cams)  # six frames turning by 60 degrees in all
     store = cache.geometry
-    assert len(store._block_starts) == len(set(cache.frame_ids.tolist()))  # one block per frame that added points
+    assert len(store._block_starts) >= len(set(cache.frame_ids.tolist()))  # blocks never mix frames
     # a camera turned away from everything sees no block; the first camera not the last frames' blocks
     behind = cams[0].w2c.clone()
     behind[:, :3, :3] = behind[:, :3, :3] @ torch.diag(torch.tensor([-1.0, 1.0, -1.0], dtype=behind.dtype))
@@ -297,3 +297,19 @@ def test_bench_cache_prints_the_loop_figures(capsys):
     assert main(["bench", "--cache", "--size", "64x48", "--frames", "5", "--only", "4", "--threads", "1"]) == 0
     line = capsys.readouterr().out.strip().splitlines()[-1]
     assert line.startswith("4. loop") and line.endswith("rendered back from its own camera: 0 (goal 0)")
+
+
+def test_point_blocks_follow_frames_and_are_cut_at_block_rows():
+    from voyager_pipe.world.points import BLOCK_ROWS, PointStore
+
+    store = PointStore()
+    for frame, count in ((0, 10), (1, 2 * BLOCK_ROWS + 5), (2, 3)):
+        xyz = torch.arange(3 * count, dtype=torch.float32).reshape(count, 3)
+        store.append(xyz, torch.zeros(count, 3), torch.zeros(count, 3), torch.full((count,), frame))
+    b = BLOCK_ROWS
+    assert store._block_starts == [0, 10, 10 + b, 10 + 2 * b, 15 + 2 * b]
+    # bounds of the second block: rows 10 .. 10 + b - 1 of the ramp
+    assert store._block_bounds[1, 0].tolist() == [0.0, 1.0, 2.0]
+    assert store._block_bounds[1, 1].tolist() == [3.0 * (b - 1), 3.0 * (b - 1) + 1, 3.0 * (b - 1) + 2]
+    store.select(torch.arange(5, len(store)))  # a rewrite rebuilds the blocks from the frame ids
+    assert store._block_starts == [0, 5, 5 + b, 5 + 2 * b, 10 + 2 * b]

@@ -33,6 +33,14 @@ class RenderOutput:
     def __len__(self) -> int:
         return self.index.shape[0]
 
+    @staticmethod
+    def cat(parts: list["RenderOutput"]) -> "RenderOutput":
+        """The renders of consecutive camera batches as one (normals kept when every part has them)."""
+        normals = None if any(p.normals is None for p in parts) else torch.cat([p.normals for p in parts])
+        return RenderOutput(rgb=torch.cat([p.rgb for p in parts]), depth=torch.cat([p.depth for p in parts]),
+                            mask=torch.cat([p.mask for p in parts]), index=torch.cat([p.index for p in parts]),
+                            normals=normals)
+
     def crop(self, margin: int) -> "RenderOutput":
         """The render without ``margin`` pixels on every side (undoes :meth:`Cameras.pad`)."""
         if margin == 0:

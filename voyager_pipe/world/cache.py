@@ -60,6 +60,7 @@ from voyager_pipe.world.config import CacheConfig
 from voyager_pipe.world.points import PointStore
 
 _NEAR_CULL = 1e-6  # blocks wholly behind this z-depth are out of every renderer's view (their near planes are larger)
+_CULL_GROUP = 4  # cameras rendered together (sharing one culled set of blocks)
 _GAP_MARGIN = 2  # pixels rasterised around a frame for gap closing (the widest gap pair reaches 2 pixels)
 _KEY_BITS = 21  # voxel keys pack three signed 21-bit integers into one int64
 _KEY_OFFSET = 1 << (_KEY_BITS - 1)
@@ -211,6 +212,9 @@ class WorldCache:
                 cache), far layer included.
         """
         recipe = recipe or ConditionRender(close_gaps=True, extend_frontier=True)
+        if len(cameras) > _CULL_GROUP:  # each few cameras see fewer blocks than the whole clip does
+            return RenderOutput.cat([self.render(cameras[s: s + _CULL_GROUP], recipe)
+                                     for s in range(0, len(cameras), _CULL_GROUP)])
         cameras = cameras.to(self.device, torch.float32)
         H, W = cameras.height, cameras.width
         w, h = (W, H) if recipe.scale == 1.0 else (max(1, round(W * recipe.scale)), max(1, round(H * recipe.scale)))

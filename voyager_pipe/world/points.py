@@ -7,8 +7,8 @@ frame. ``rewrites`` counts the operations that removed or reordered rows (thinni
 an incremental saver that saw ``rewrites == r`` and ``n`` rows only needs rows ``n:`` as long as
 ``rewrites`` is still ``r``.
 
-Rows come in *blocks*: the runs of consecutive rows with one frame id (what one frame added),
-each with its axis-aligned bounds, so that :meth:`PointStore.rows_in_view` hands a renderer
+Rows come in *blocks*: the runs of consecutive rows with one frame id (what one frame added,
+cut into pieces of at most :data:`BLOCK_ROWS` rows), each with its axis-aligned bounds, so that :meth:`PointStore.rows_in_view` hands a renderer
 only the blocks some camera can see: per-frame work then follows what is in view, not the
 length of the history.
 """
@@ -21,6 +21,8 @@ COLUMNS = ("xyz", "rgb", "normals", "frame_ids")
 """Names of the stored columns (also the tensor names of saved chunks)."""
 
 _MIN_CAPACITY = 1024
+BLOCK_ROWS = 8192
+"""Most rows in one block (the unit of view culling)."""
 
 
 def _empty_columns(capacity: int, device: torch.device) -> dict[str, torch.Tensor]:
@@ -100,7 +102,13 @@ class PointStore:
         """Blocks (runs of one frame id) of rows ``start:stop`` with their bounds."""
         ids = self._data["frame_ids"][start:stop]  # [A]
         xyz = self._data["xyz"][start:stop]  # [A, 3]
-        _, lengths = torch.unique_consecutive(ids, return_counts=True)  # [b]
+        _, runs = torch.unique_consecutive(ids, return_counts=True)  # [r]
+        # a run longer than BLOCK_ROWS is cut into pieces of consecutive rows (consecutive pixels
+        # of one frame: a few image rows, tighter bounds than the whole frame's)
+        pieces = (runs + BLOCK_ROWS - 1) // BLOCK_ROWS  # [r]
+        lengths = torch.full((int(pieces.sum()),), BLOCK_ROWS, device=self.device)  # [b]
+        last = torch.cumsum(pieces, 0) - 1  # [r] the last piece of each run
+        lengths[last] = runs - (pieces - 1) * BLOCK_ROWS
         block = torch.repeat_interleave(torch.arange(len(lengths), device=self.device), lengths)  # [A]
         block = block[:, None].expand(-1, 3)  # [A, 3]
         lo = torch.full((len(lengths), 3), float("inf"), device=self.device).scatter_reduce_(0, block, xyz, "amin")  # [b, 3]
