@@ -14,7 +14,7 @@ Algorithm 1, for each frame ``i`` with RGB ``I_i``, z-depth ``D_i`` and camera `
 3. Add the pixel's point only where
    (a) no cached point is visible, or
    (b) the visible cached point faces away from the camera: the angle between its normal and
-       the direction from the pixel's surface to the camera exceeds ``normal_angle_deg`` (90).
+       the direction from the pixel's surface to the camera exceeds ``normal_angle_deg`` (110; the paper: 90, see the config help).
    Nothing else is added.
 
 Sampling-aware gaps (``gap_tolerance`` > 0): a surface seen slightly closer than before shows
