@@ -25,7 +25,8 @@ def register(subparsers) -> None:
     parser.add_argument("--lpips-weights", default=None, metavar="PTH", help="ImageNet AlexNet weights for LPIPS")
     parser.add_argument("--cache", action="store_true",
                         help="instead of the table: the world cache / warp preview figures, each next to its goal "
-                             "(resampling, disocclusions, sky, loop, pruning; --size default 512x384)")
+                             "(resampling, disocclusions, sky, loop, pruning; --size default 512x384; the cache.* "
+                             "and warp.* settings apply)")
     from voyager_pipe.commands.bench_cache import add_arguments
 
     add_arguments(parser)
@@ -42,11 +43,11 @@ def run(args) -> int:
     from voyager_pipe.commands.bench_suite import QUICK_SUITE, SUITE, pipeline_gen_runner, run_suite
     from voyager_pipe.errors import InputError
 
+    config = config_from_args(args, BENCH_FLAGS, whole_file=True, fixed={"generate.progress": False})  # a bad --set is one line here, before any work
     if args.cache:
         from voyager_pipe.commands import bench_cache
 
-        return bench_cache.run(args)
-    config = config_from_args(args, BENCH_FLAGS, whole_file=True, fixed={"generate.progress": False})  # a bad --set is one line here, before any work
+        return bench_cache.run(args, config)
     cases = QUICK_SUITE if args.quick else SUITE
     if args.cases:
         words = [w.strip() for w in args.cases.split(",") if w.strip()]

@@ -44,7 +44,7 @@ def room_frames(trajectory: str, args):
     return (cams, *render_ground_truth(scene, cams))
 
 
-def run_preview(scene_kind: str, trajectory: str, frames: int, width: int, height: int, cfg=None):
+def run_preview(scene_kind: str, trajectory: str, frames: int, width: int, height: int, config):
     """The warp preview along a scene trajectory from the exact first frame: (cameras, gt, outputs, cache)."""
     from voyager_pipe.generate.config import GenerateConfig
     from voyager_pipe.generate.scheduler import ClipScheduler
@@ -55,20 +55,20 @@ def run_preview(scene_kind: str, trajectory: str, frames: int, width: int, heigh
     scene = make_scene(scene_kind, seed=0)
     cams = scene_trajectory(scene, trajectory, frames=frames, width=width, height=height)
     gt_rgb, gt_depth = render_ground_truth(scene, cams)  # [T, 3, H, W], [T, 1, H, W] (0 = sky)
-    cache = WorldCache(cfg)
+    cache = WorldCache(config.cache)
     cache.update(gt_rgb[:1], gt_depth[:1], cams[:1], frame_ids=[0])
-    scheduler = ClipScheduler(WarpGenerator(), GenerateConfig(backend="warp", clip_len=frames, steps=2, progress=False))
+    scheduler = ClipScheduler(WarpGenerator.from_config(config.warp), GenerateConfig(backend="warp", clip_len=frames, steps=2, progress=False))
     results = list(scheduler.run(cams, cache, gt_rgb[0], gt_depth[0], torch.Generator().manual_seed(0)))
     rgb = torch.cat([r.rgb for r in results])  # [T, 3, H, W]
     return scene, cams, gt_rgb, gt_depth, rgb, cache
 
 
-def resampling(args) -> None:
+def resampling(args, config) -> None:
     from voyager_pipe.render.condition import PREVIEW_CONDITION, ConditionRender
     from voyager_pipe.world import WorldCache
 
     cams, gt_rgb, gt_depth = room_frames("orbit", args)  # [T, 3, H, W], [T, 1, H, W]
-    cache = WorldCache()
+    cache = WorldCache(config.cache)
     cache.update(gt_rgb[:1], gt_depth[:1], cams[:1])
     nearest = cache.render(cams[1:], ConditionRender(close_gaps=False))
     preview = cache.render(cams[1:], PREVIEW_CONDITION)
@@ -82,10 +82,10 @@ def resampling(args) -> None:
           f"({e_prev - e_near:+.2f} dB, goal: no drop)")
 
 
-def disocclusions(args) -> None:
+def disocclusions(args, config) -> None:
     from voyager_pipe.scenes import SceneRaycaster
 
-    scene, cams, gt_rgb, gt_depth, rgb, cache = run_preview("room", "orbit", args.frames, args.width, args.height)
+    scene, cams, gt_rgb, gt_depth, rgb, cache = run_preview("room", "orbit", args.frames, args.width, args.height, config)
     raycaster = SceneRaycaster(scene)
     import open3d as o3d
 
@@ -99,8 +99,8 @@ def disocclusions(args) -> None:
           f"{100 * float((all_points < 0.02).mean()):.1f}%; frames PSNR {psnr(rgb[1:], gt_rgb[1:], known):.2f} dB")
 
 
-def sky(args) -> None:
-    _, cams, gt_rgb, gt_depth, rgb, cache = run_preview("outdoor", "forward", args.frames, args.width, args.height)
+def sky(args, config) -> None:
+    _, cams, gt_rgb, gt_depth, rgb, cache = run_preview("outdoor", "forward", args.frames, args.width, args.height, config)
     everything = torch.ones_like(gt_depth[1:], dtype=torch.bool)
     sky_px = gt_depth[1:] <= 0
     print(f"3. sky (street walk): all-pixel PSNR {psnr(rgb[1:], gt_rgb[1:], everything):.2f} dB (goal >= 20 dB); "
@@ -108,12 +108,12 @@ def sky(args) -> None:
           f"world.ply {len(cache):,} points (none of the far layer)")
 
 
-def loop(args) -> None:
+def loop(args, config) -> None:
     from voyager_pipe.world import WorldCache
 
     cams, rgb, depth = room_frames("outback", args)
     turn = (args.frames + 1) // 2
-    cache = WorldCache()
+    cache = WorldCache(config.cache)
     added, missing = [], 0
     for t in range(len(cams)):
         added.append(cache.update(rgb[t:t + 1], depth[t:t + 1], cams[t]).added)
@@ -125,11 +125,11 @@ def loop(args) -> None:
           f"missing when each frame is rendered back from its own camera: {missing} (goal 0)")
 
 
-def pruning(args) -> None:
+def pruning(args, config) -> None:
     from voyager_pipe.world import WorldCache
 
     cams, rgb, depth = room_frames("orbit", args)
-    cache = WorldCache()
+    cache = WorldCache(config.cache)
     update_seconds, render_seconds = [], []
     for t in range(len(cams)):
         start = time.perf_counter()
@@ -158,19 +158,23 @@ def main(argv=None) -> int:
     parser.add_argument("--size", default="512x384", help="WIDTHxHEIGHT (the issue's figures: 512x384)")
     add_arguments(parser)
     args = parser.parse_args(argv)
-    return run(args)
+    from voyager_pipe.config import load_config
+
+    return run(args, load_config(None, []))
 
 
-def run(args) -> int:
-    """Print the figures ``args.only`` (``args.size``: WxH or None = 512x384, ``frames``, ``threads``)."""
+def run(args, config) -> int:
+    """Print the figures ``args.only`` (``args.size``: WxH or None = 512x384, ``frames``, ``threads``) with
+    ``config``'s ``cache`` and ``warp`` sections."""
     from voyager_pipe.commands._common import parse_size
+
 
     torch.set_num_threads(args.threads)
     args.width, args.height = parse_size(args.size) or (512, 384)
     print(f"world cache / preview benchmark: {args.width}x{args.height}, {args.frames} frames, {args.threads} threads")
     steps = {1: resampling, 2: disocclusions, 3: sky, 4: loop, 5: pruning}
     for k in args.only:
-        steps[k](args)
+        steps[k](args, config)
     return 0
 
 
