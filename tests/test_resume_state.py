@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import pickle
 
-import numpy as np
 import pytest
 import torch
 
@@ -21,18 +20,11 @@ W, H, N = 48, 32, 13
 
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
-    from voyager_pipe.camera.trajectory_io import write_trajectory
-    from voyager_pipe.io.images import write_image
-    from voyager_pipe.scenes import make_scene, render_ground_truth, scene_trajectory
+    from voyager_pipe.scenes import make_scene, scene_trajectory, write_scene_folder
 
-    root = tmp_path_factory.mktemp("resume")
     scene = make_scene("room", seed=1, texture_size=32)
     cams = scene_trajectory(scene, "orbit", frames=N, width=W, height=H)
-    rgb, depth = render_ground_truth(scene, cams[:1])
-    write_image(root / "image.png", rgb[0])
-    np.save(root / "depth.npy", depth[0, 0].numpy())
-    write_trajectory(root / "traj.json", cams)
-    return root
+    return write_scene_folder(tmp_path_factory.mktemp("resume") / "scene", scene, cams)  # image.png, depth.npy, cameras.json
 
 
 def _config():
@@ -50,7 +42,7 @@ def _interrupted(inputs, out, after_clip: int):
             raise Stop
 
     with pytest.raises(Stop):
-        WorldPipeline(_config())(inputs / "image.png", inputs / "traj.json", out, depth=inputs / "depth.npy",
+        WorldPipeline(_config())(inputs / "image.png", inputs / "cameras.json", out, depth=inputs / "depth.npy",
                                  on_clip=lambda result, *_: interrupt(result.plan.index))
     return out.with_name(out.name + ".partial") / "state"
 
@@ -81,11 +73,11 @@ def test_each_save_appends_only_what_the_clip_added(inputs, tmp_path):
 
 def test_incremental_state_resumes_to_the_same_result(inputs, tmp_path):
     full = tmp_path / "full"
-    WorldPipeline(_config())(inputs / "image.png", inputs / "traj.json", full, depth=inputs / "depth.npy")
+    WorldPipeline(_config())(inputs / "image.png", inputs / "cameras.json", full, depth=inputs / "depth.npy")
     for after in (0, 2):  # interrupted after the first clip, and after a later one
         cut = tmp_path / f"cut{after}"
         _interrupted(inputs, cut, after_clip=after)
-        WorldPipeline(_config())(inputs / "image.png", inputs / "traj.json", cut, depth=inputs / "depth.npy", resume=True)
+        WorldPipeline(_config())(inputs / "image.png", inputs / "cameras.json", cut, depth=inputs / "depth.npy", resume=True)
         names = sorted(p.relative_to(full).as_posix() for p in full.rglob("*") if p.is_file() and p.name != "run.json")
         assert names == sorted(p.relative_to(cut).as_posix() for p in cut.rglob("*") if p.is_file() and p.name != "run.json")
         for name in names:
@@ -127,7 +119,7 @@ def test_planted_pickle_is_never_unpickled(inputs, tmp_path):
     victim = state_dir / document["chunks"]["geometry"][-1]["file"]
     victim.write_bytes(pickle.dumps(Payload(marker)))
     with pytest.raises(InputError) as info:
-        WorldPipeline(_config())(inputs / "image.png", inputs / "traj.json", tmp_path / "run",
+        WorldPipeline(_config())(inputs / "image.png", inputs / "cameras.json", tmp_path / "run",
                                  depth=inputs / "depth.npy", resume=True)
     message = str(info.value)
     assert str(victim) in message and "\n" not in message

@@ -122,10 +122,9 @@ class WarpGenerator:
         near = torch.from_numpy(near)[:, None].to(known.device)  # [T, 1, H, W]
         # one surface around the hole: a hole between a foreground and a background edge may hold
         # either (the background, or the side of the foreground object): not committed
-        reach = radius
         depth = condition.depth.float()  # [T, 1, H, W]
-        farthest = F.max_pool2d(torch.where(known, depth, torch.zeros_like(depth)), 2 * reach + 1, 1, reach)
-        nearest = -F.max_pool2d(torch.where(known, -depth, torch.full_like(depth, -float("inf"))), 2 * reach + 1, 1, reach)
+        farthest = F.max_pool2d(torch.where(known, depth, torch.zeros_like(depth)), 2 * radius + 1, 1, radius)
+        nearest = -F.max_pool2d(torch.where(known, -depth, torch.full_like(depth, -float("inf"))), 2 * radius + 1, 1, radius)
         one_surface = farthest <= (1 + _ONE_SURFACE) * nearest  # [T, 1, H, W]
         return known | (near & one_surface)  # [T, 1, H, W]
 

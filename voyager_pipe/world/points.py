@@ -8,8 +8,8 @@ an incremental saver that saw ``rewrites == r`` and ``n`` rows only needs rows `
 ``rewrites`` is still ``r``.
 
 Rows come in *blocks*: the runs of consecutive rows with one frame id (what one frame added,
-cut into pieces of at most :data:`BLOCK_ROWS` rows), each with its axis-aligned bounds, so that :meth:`PointStore.rows_in_view` hands a renderer
-only the blocks some camera can see: per-frame work then follows what is in view, not the
+cut into pieces of at most :data:`BLOCK_ROWS` rows), each with its axis-aligned bounds, so
+that :meth:`PointStore.rows_in_view` hands a renderer only the blocks some camera can see: per-frame work then follows what is in view, not the
 length of the history.
 """
 
@@ -43,9 +43,12 @@ class PointStore:
 
     def __init__(self, device: torch.device | str | None = None):
         self.device = torch.device(device) if device is not None else torch.device("cpu")
+        self.rewrites = 0
+        self._clear()
+
+    def _clear(self) -> None:
         self._data = _empty_columns(0, self.device)
         self._count = 0
-        self.rewrites = 0
         self._block_starts: list[int] = []  # first row of each block
         self._block_bounds = torch.zeros(0, 2, 3, device=self.device)  # [B, 2, 3] min, max corner
 
@@ -157,10 +160,7 @@ class PointStore:
 
     def replace(self, xyz: torch.Tensor, rgb: torch.Tensor, normals: torch.Tensor, frame_ids: torch.Tensor) -> None:
         """Replace every row; counts as a rewrite."""
-        self._data = _empty_columns(0, self.device)
-        self._count = 0
-        self._block_starts = []
-        self._block_bounds = torch.zeros(0, 2, 3, device=self.device)
+        self._clear()
         self.append(xyz, rgb, normals, frame_ids)
         self.rewrites += 1
 
